@@ -1,0 +1,1 @@
+/* imp-config.c: placeholder, being written */

@@ -1,0 +1,1 @@
+/* imp-convid.c: placeholder, being written */

@@ -1,0 +1,1 @@
+/* imp-error.c: placeholder, being written */

@@ -1,0 +1,1 @@
+/* imp-frame.c: placeholder, being written */

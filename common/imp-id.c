@@ -1,0 +1,1 @@
+/* imp-id.c: placeholder, being written */

@@ -1,0 +1,1 @@
+/* imp-password.c: placeholder, being written */

@@ -1,0 +1,1 @@
+/* imp-token.c: placeholder, being written */

@@ -1,0 +1,1 @@
+/* imp-wire.c: placeholder, being written */

@@ -1,0 +1,50 @@
+/* imp-cache.h: the cache interface (DESIGN §5): presence/routing, token revocation copies.
+ * Memory (cache/memory/) and Redis (cache/redis/, distributed issue). Never the source of truth:
+ * presence heals from heartbeats, revocations are also in the store.
+ *
+ * Calls are thread-safe. Writes may complete asynchronously; reads block (they are made from
+ * worker threads, or are memory-fast in the embedded cache). */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+typedef struct _ImpCache ImpCache;
+
+typedef struct {
+  const char *name;
+  void      (*free) (ImpCache *self);
+  void      (*presence_add) (ImpCache *self, gint64 user_id, const char *gateway_id, guint64 conn_id,
+                             gint64 ttl_ms);
+  void      (*presence_remove) (ImpCache *self, gint64 user_id, const char *gateway_id, guint64 conn_id);
+  GStrv     (*presence_gateways) (ImpCache *self, gint64 user_id);
+  gboolean  (*presence_last_seen) (ImpCache *self, gint64 user_id, gint64 *out_ms);
+  void      (*token_revoke) (ImpCache *self, const char *token_id, gint64 expires_s);
+  int       (*token_is_revoked) (ImpCache *self, const char *token_id); /* 1, 0, -1 = unknown */
+} ImpCacheVTable;
+
+struct _ImpCache {
+  const ImpCacheVTable *vt;
+};
+
+ImpCache *imp_cache_memory_new (void);
+
+void      imp_cache_free (ImpCache *self);
+/* Registers (or refreshes, from heartbeats) one connection of user_id on gateway_id. */
+void      imp_cache_presence_add (ImpCache *self, gint64 user_id, const char *gateway_id,
+                                  guint64 conn_id, gint64 ttl_ms);
+/* Compare-and-delete: removes exactly that (gateway, conn) entry, never a newer connection's. */
+void      imp_cache_presence_remove (ImpCache *self, gint64 user_id, const char *gateway_id,
+                                     guint64 conn_id);
+/* Gateways where user_id has at least one live connection; NULL-terminated, never NULL. */
+GStrv     imp_cache_presence_gateways (ImpCache *self, gint64 user_id);
+gboolean  imp_cache_presence_last_seen (ImpCache *self, gint64 user_id, gint64 *out_ms);
+void      imp_cache_token_revoke (ImpCache *self, const char *token_id, gint64 expires_s);
+/* 1 revoked, 0 known not revoked... or simply not in the cache: callers that need certainty
+ * after a cache loss also ask the store (ImpAuth does). -1: the cache is unreachable. */
+int       imp_cache_token_is_revoked (ImpCache *self, const char *token_id);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (ImpCache, imp_cache_free)
+
+G_END_DECLS
