@@ -23,7 +23,7 @@ void            imp_frame_reader_commit (ImpFrameReader *self, gsize n_read);
 /* Convenience: copy bytes in (for WebSocket tests and fuzzers). */
 void            imp_frame_reader_feed (ImpFrameReader *self, const guint8 *data, gsize len);
 
-/* Next complete frame: TRUE and *out_data/*out_len point into the reader's buffer, valid until
+/* Next complete frame: TRUE and *out_data and *out_len point into the reader's buffer, valid until
  * the next call on the reader. FALSE with *error unset: need more bytes. FALSE with *error set
  * (IMP_ERROR_FRAME_TOO_LARGE, IMP_ERROR_BAD_FRAME for a zero length): the stream is unusable. */
 gboolean        imp_frame_reader_next (ImpFrameReader *self,
@@ -32,6 +32,8 @@ gboolean        imp_frame_reader_next (ImpFrameReader *self,
                                        GError        **error);
 /* Bytes buffered but not yet returned as frames. */
 gsize           imp_frame_reader_pending (ImpFrameReader *self);
+/* Bytes allocated for the buffer (tests check it stays within 4 + max_frame). */
+gsize           imp_frame_reader_capacity (ImpFrameReader *self);
 
 /* Writes the 4-byte big-endian header for a payload of len bytes. */
 void            imp_frame_write_header (guint8 out[IMP_FRAME_HEADER_SIZE], guint32 len);

@@ -1,0 +1,65 @@
+/* imp-client-private.h: ImpClient's instance, shared by imp-client.c (session, connection) and
+ * imp-client-sync.c (pull, acks, outbox). Not installed, not for the faces. */
+#pragma once
+
+#include "imp-client.h"
+#include "imp-client-api.h"
+
+struct _ImpClient
+{
+  GObject              parent_instance;
+
+  /* Owned */
+  char                *host;
+  guint16              user_port, message_port, tcp_port, ws_port;
+  ImpTransport         transport;
+  char                *data_dir;
+  char                *device_id;
+  ImpClientApi        *api;
+  ImpMirror           *mirror;
+  char                *username;
+  char                *gateway_tcp;   /* from the login answer */
+  char                *gateway_ws;
+  ImpClientConnection *conn;
+  GHashTable          *in_flight;     /* client_msg_id -> InFlight */
+  GPtrArray           *sync_waiters;  /* GTask */
+  guint                reconnect_timer;
+  guint                resend_timer;
+  guint                pull_retry_timer;
+  guint                ack_idle;
+
+  gint64               user_id;
+  ImpClientState       state;
+  guint                backoff_ms;
+  gboolean             hold;          /* kicked or auth refused: no automatic reconnect */
+  gboolean             pulling;
+  gboolean             pull_again;
+  gint64               pull_after;
+  gboolean             pull_progress;
+  gint64               last_acked;
+  gboolean             ack_force;
+  gint64               send_cursor;   /* outbox id of the last row sent since the (re)connect */
+};
+
+enum {
+  IMP_CLIENT_SIGNAL_STATE_CHANGED,
+  IMP_CLIENT_SIGNAL_MESSAGE_RECEIVED,
+  IMP_CLIENT_SIGNAL_MESSAGE_SENT,
+  IMP_CLIENT_SIGNAL_MESSAGE_FAILED,
+  IMP_CLIENT_SIGNAL_KICKED,
+  IMP_CLIENT_SIGNAL_DISCONNECTED,
+  IMP_CLIENT_SIGNAL_RECONNECTING,
+  IMP_CLIENT_SIGNAL_ERROR,
+  IMP_CLIENT_N_SIGNALS
+};
+extern guint imp_client_signals[IMP_CLIENT_N_SIGNALS];
+
+/* imp-client-sync.c */
+void imp_client_sync_online (ImpClient *self);           /* after AuthOk */
+void imp_client_sync_offline (ImpClient *self);          /* connection gone */
+void imp_client_sync_handle_frame (ImpClient *self, const ImpEnvelope *env);
+void imp_client_sync_request_pull (ImpClient *self);
+void imp_client_sync_fail_waiters (ImpClient *self, const GError *error);
+void imp_client_sync_pump_outbox (ImpClient *self);
+/* imp-client.c */
+void imp_client_handle_kick (ImpClient *self, int reason, const char *message);

@@ -1,0 +1,315 @@
+/* imp-gateway-push.c: the gateway's push topic (receipts, pushes, kicks), retransmission of
+ * unacknowledged pushes on a timing wheel, and client ACKs to the ack topic. */
+#include "imp-gateway-private.h"
+#include "imp-time.h"
+
+#define ACK_COALESCE_MS     50   /* at most one AckRecord per connection per this long */
+#define RETRANSMIT_CAP_MS   60000
+#define PUSH_MAX_BATCH      256
+
+/* ---- pending pushes ---- */
+
+static void
+pending_free (ImpGateway *self, ImpPendingPush *p)
+{
+  imp_retransmit_remove (self->wheel, &p->entry);
+  g_queue_unlink (&p->conn->unacked, &p->conn_link);
+  g_bytes_unref (p->frame);
+  g_free (p);
+}
+
+static void
+on_retransmit (ImpRetransmitEntry *entry, gpointer user_data)
+{
+  ImpGateway *self = user_data;
+  ImpPendingPush *p = (ImpPendingPush *) entry;
+
+  if (p->tries >= (guint) self->config->retransmit_max)
+    {
+      /* Given up: the client's pull from its watermark covers this push. */
+      pending_free (self, p);
+      return;
+    }
+  p->tries++;
+  /* On failure the connection is closed and p already freed with it. */
+  if (!imp_gateway_send_bytes (p->conn, p->frame))
+    return;
+  p->interval_ms = MIN (p->interval_ms * 2, RETRANSMIT_CAP_MS);
+  imp_retransmit_add (self->wheel, &p->entry, p->interval_ms);
+}
+
+/* ---- ACKs ---- */
+
+static void
+publish_ack (ImpGateway *self, ImpConnection *conn)
+{
+  Implus__Bus__AckRecord rec = IMPLUS__BUS__ACK_RECORD__INIT;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) value = NULL;
+  char key[24];
+  gsize size;
+  guint8 *buf;
+
+  rec.user_id = conn->user_id;
+  rec.device_id = conn->device_id;
+  rec.up_to_seq = conn->ack_seq;
+  size = implus__bus__ack_record__get_packed_size (&rec);
+  buf = g_malloc (size > 0 ? size : 1);
+  implus__bus__ack_record__pack (&rec, buf);
+  value = g_bytes_new_take (buf, size);
+  g_snprintf (key, sizeof key, "%" G_GINT64_FORMAT, conn->user_id);
+
+  conn->ack_sent_us = imp_mono_us ();
+  /* Delivery state only: a lost record is healed by the next ACK. */
+  if (!imp_bus_publish (self->bus, IMP_TOPIC_MESSAGE_ACKS, key, value, &error))
+    g_warning ("gateway: ack publish failed: %s", error->message);
+}
+
+static gboolean
+on_ack_timer (gpointer data)
+{
+  ImpGateway *self = data;
+
+  while (self->ack_dirty.head != NULL)
+    {
+      ImpConnection *conn = self->ack_dirty.head->data;
+
+      g_queue_unlink (&self->ack_dirty, &conn->ack_link);
+      conn->ack_dirty = FALSE;
+      publish_ack (self, conn);
+    }
+  g_clear_pointer (&self->ack_timer, g_source_unref);
+  return G_SOURCE_REMOVE;
+}
+
+void
+imp_gateway_handle_ack (ImpGateway *self, ImpConnection *conn, gint64 up_to_seq)
+{
+  GList *l = conn->unacked.head;
+  gint64 now;
+
+  while (l != NULL)
+    {
+      ImpPendingPush *p = l->data;
+
+      l = l->next;
+      if (p->seq <= up_to_seq)
+        pending_free (self, p);
+    }
+
+  if (up_to_seq <= conn->ack_seq)
+    return;  /* a repeat: nothing new to record */
+  conn->ack_seq = up_to_seq;
+  if (conn->ack_dirty)
+    return;
+
+  now = imp_mono_us ();
+  if (now - conn->ack_sent_us >= ACK_COALESCE_MS * 1000)
+    {
+      publish_ack (self, conn);
+      return;
+    }
+  conn->ack_dirty = TRUE;
+  g_queue_push_tail_link (&self->ack_dirty, &conn->ack_link);
+  if (self->ack_timer == NULL)
+    {
+      self->ack_timer = g_timeout_source_new (ACK_COALESCE_MS);
+      g_source_set_callback (self->ack_timer, on_ack_timer, self, NULL);
+      g_source_set_static_name (self->ack_timer, "imp-gateway-acks");
+      g_source_attach (self->ack_timer, self->context);
+    }
+}
+
+void
+imp_gateway_push_detach (ImpGateway *self, ImpConnection *conn)
+{
+  while (conn->unacked.head != NULL)
+    pending_free (self, conn->unacked.head->data);
+  if (conn->ack_dirty)
+    {
+      g_queue_unlink (&self->ack_dirty, &conn->ack_link);
+      conn->ack_dirty = FALSE;
+      publish_ack (self, conn);
+    }
+}
+
+/* ---- records from push.<gateway id> ---- */
+
+static GPtrArray *
+user_conns_snapshot (ImpGateway *self, gint64 user_id)
+{
+  GQueue *q = imp_gateway_user_conns (self, user_id);
+  GPtrArray *arr = g_ptr_array_new_with_free_func ((GDestroyNotify) imp_connection_unref);
+
+  /* A copy with refs: sending may close (detach) any of them. */
+  if (q != NULL)
+    for (GList *l = q->head; l != NULL; l = l->next)
+      g_ptr_array_add (arr, imp_connection_ref (l->data));
+  return arr;
+}
+
+static void
+deliver_push (ImpGateway *self, const Implus__Bus__GatewayPush *gp)
+{
+  Implus__Envelope env = IMPLUS__ENVELOPE__INIT;
+  Implus__Push push = IMPLUS__PUSH__INIT;
+  g_autoptr(GPtrArray) conns = NULL;
+  g_autoptr(GBytes) payload = NULL;
+
+  if (gp->message == NULL)
+    return;
+  conns = user_conns_snapshot (self, gp->user_id);
+  if (conns->len == 0)
+    return;
+
+  /* Encoded once, shared by every device and every retransmission. */
+  push.message = gp->message;
+  env.body_case = IMPLUS__ENVELOPE__BODY_PUSH;
+  env.push = &push;
+  payload = imp_wire_encode (&env, FALSE);
+
+  for (guint i = 0; i < conns->len; i++)
+    {
+      ImpConnection *conn = g_ptr_array_index (conns, i);
+      ImpPendingPush *p;
+
+      if (conn->id == gp->exclude_conn_id || conn->state != IMP_CONN_AUTHED)
+        continue;
+      if (self->config->max_unacked > 0 && conn->unacked.length >= (guint64) self->config->max_unacked)
+        {
+          g_message ("gateway: %s (conn %" G_GUINT64_FORMAT ") has %u unacknowledged pushes, closing",
+                     conn->peer, conn->id, conn->unacked.length);
+          imp_gateway_close (conn, FALSE);
+          continue;
+        }
+      if (!imp_gateway_send_bytes (conn, payload))
+        continue;
+      if (self->config->retransmit_max <= 0 || self->config->retransmit_ms <= 0)
+        continue;
+
+      p = g_new0 (ImpPendingPush, 1);
+      p->conn = conn;
+      p->conn_link.data = p;
+      p->seq = gp->message->seq;
+      p->frame = g_bytes_ref (payload);
+      p->interval_ms = (guint) MIN (self->config->retransmit_ms, RETRANSMIT_CAP_MS);
+      g_queue_push_tail_link (&conn->unacked, &p->conn_link);
+      imp_retransmit_add (self->wheel, &p->entry, p->interval_ms);
+    }
+}
+
+static void
+deliver_receipt (ImpGateway *self, const Implus__Bus__GatewayReceipt *gr)
+{
+  Implus__Envelope env = IMPLUS__ENVELOPE__INIT;
+  guint64 id = gr->conn_id;
+  ImpConnection *conn;
+
+  if (gr->receipt == NULL)
+    return;
+  /* Gone: drop it; the client's outbox resends and gets the original receipt. */
+  conn = g_hash_table_lookup (self->conns, &id);
+  if (conn == NULL || conn->state != IMP_CONN_AUTHED)
+    return;
+  env.body_case = IMPLUS__ENVELOPE__BODY_RECEIPT;
+  env.receipt = gr->receipt;
+  imp_gateway_send (conn, &env);
+}
+
+static void
+deliver_kick (ImpGateway *self, const Implus__Bus__GatewayKick *gk)
+{
+  g_autoptr(GPtrArray) conns = user_conns_snapshot (self, gk->user_id);
+  const char *token_id = gk->token_id;
+  Implus__Envelope env = IMPLUS__ENVELOPE__INIT;
+  Implus__Kick kick = IMPLUS__KICK__INIT;
+
+  kick.reason = gk->reason;
+  kick.message = gk->message != NULL ? gk->message : (char *) "";
+  env.body_case = IMPLUS__ENVELOPE__BODY_KICK;
+  env.kick = &kick;
+
+  for (guint i = 0; i < conns->len; i++)
+    {
+      ImpConnection *conn = g_ptr_array_index (conns, i);
+
+      if (token_id != NULL && token_id[0] != '\0' && g_strcmp0 (token_id, conn->token_id) != 0)
+        continue;
+      if (imp_gateway_send (conn, &env))
+        imp_gateway_close (conn, TRUE);
+    }
+}
+
+static gboolean
+on_records (GPtrArray *records, gpointer user_data)
+{
+  ImpGateway *self = user_data;
+
+  for (guint i = 0; i < records->len; i++)
+    {
+      ImpBusRecord *rec = g_ptr_array_index (records, i);
+      Implus__Bus__GatewayRecord *gr;
+      gsize len;
+      const guint8 *data = g_bytes_get_data (rec->value, &len);
+
+      gr = implus__bus__gateway_record__unpack (NULL, len, data);
+      if (gr == NULL)
+        {
+          g_warning ("gateway: undecodable record on %s, skipped", self->push_topic);
+          continue;
+        }
+      switch (gr->body_case)
+        {
+        case IMPLUS__BUS__GATEWAY_RECORD__BODY_PUSH:
+          deliver_push (self, gr->push);
+          break;
+        case IMPLUS__BUS__GATEWAY_RECORD__BODY_RECEIPT:
+          deliver_receipt (self, gr->receipt);
+          break;
+        case IMPLUS__BUS__GATEWAY_RECORD__BODY_KICK:
+          deliver_kick (self, gr->kick);
+          break;
+        default:
+          break;
+        }
+      implus__bus__gateway_record__free_unpacked (gr, NULL);
+    }
+  /* Pushes are best effort per connection (retransmit, then the client's pull): never replay. */
+  return TRUE;
+}
+
+gboolean
+imp_gateway_push_start (ImpGateway *self, GError **error)
+{
+  guint tick = (guint) CLAMP (self->config->retransmit_ms / 8, 5, 100);
+
+  self->wheel = imp_retransmit_new (tick, on_retransmit, self);
+  self->push_topic = imp_bus_push_topic (self->config->gateway_id);
+  self->sub = imp_bus_subscribe (self->bus, self->push_topic, self->config->gateway_id,
+                                 self->context, PUSH_MAX_BATCH, on_records, self, NULL, error);
+  return self->sub != NULL;
+}
+
+void
+imp_gateway_push_stop (ImpGateway *self)
+{
+  if (self->sub != NULL)
+    {
+      imp_bus_unsubscribe (self->bus, self->sub);
+      self->sub = NULL;
+    }
+  /* Called before the connections close: their pending pushes and ACKs still need the wheel
+   * and the bus, so those go in imp_gateway_push_free(). */
+}
+
+void
+imp_gateway_push_free (ImpGateway *self)
+{
+  /* Every connection is detached by now, so the wheel and the ack list are empty. */
+  g_clear_pointer (&self->wheel, imp_retransmit_free);
+  if (self->ack_timer != NULL)
+    {
+      g_source_destroy (self->ack_timer);
+      g_clear_pointer (&self->ack_timer, g_source_unref);
+    }
+}

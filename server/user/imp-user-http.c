@@ -1,0 +1,328 @@
+/* imp-user-http.c: register, login, logout, lookup, me (docs/http-api.md, "User service"). */
+#include "user/imp-user-http.h"
+#include "core/imp-http.h"
+#include "imp-error.h"
+#include "imp-password.h"
+#include "imp-time.h"
+#include "implus-bus.pb-c.h"
+
+#include <string.h>
+
+#define USERNAME_MIN 3
+#define USERNAME_MAX 32
+#define NICKNAME_MAX 64
+/* Login accepts anything up to these sizes and answers auth_failed; beyond: bad_request. */
+#define LOGIN_USERNAME_MAX 256
+#define LOGIN_PASSWORD_MAX 1024
+
+struct _ImpUserHttp {
+  /* Owned */
+  ImpHttpApi     *api;
+  GMutex          lock;            /* guards the fields below it */
+  char           *gateway_tcp;
+  char           *gateway_ws;
+  char           *dummy_hash;      /* verified against for unknown users: same cost, same time */
+  /* Borrowed */
+  const ImpServerConfig *config;
+  ImpStore       *store;
+  ImpAuth        *auth;
+  ImpBus         *bus;
+  ImpCache       *cache;
+  ImpPasswordCost cost;
+};
+
+static gboolean
+username_valid (const char *s)
+{
+  gsize len = strlen (s);
+  return len >= USERNAME_MIN && len <= USERNAME_MAX &&
+         strspn (s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") == len;
+}
+
+static JsonNode *
+user_reply (const ImpUserRecord *rec)
+{
+  g_autoptr(JsonBuilder) b = json_builder_new ();
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "user_id");
+  json_builder_add_int_value (b, rec->id);
+  json_builder_set_member_name (b, "username");
+  json_builder_add_string_value (b, rec->username);
+  json_builder_set_member_name (b, "nickname");
+  json_builder_add_string_value (b, rec->nickname);
+  json_builder_end_object (b);
+  return json_builder_get_root (b);
+}
+
+static gboolean
+handle_register (ImpHttpJob *job, GError **error)
+{
+  ImpUserHttp *self = job->route_data;
+
+  const char *username = imp_http_body_string (job, "username", LOGIN_USERNAME_MAX, error);
+  if (username == NULL)
+    return FALSE;
+  if (!username_valid (username))
+    {
+      g_set_error (error, IMP_ERROR, IMP_ERROR_BAD_REQUEST,
+                   "\"username\" must be %d..%d characters of [A-Za-z0-9_.-]",
+                   USERNAME_MIN, USERNAME_MAX);
+      return FALSE;
+    }
+  const char *password = imp_http_body_string (job, "password", LOGIN_PASSWORD_MAX, error);
+  if (password == NULL || !imp_password_check_policy (password, error))
+    return FALSE;
+
+  const char *nickname = username;
+  JsonNode *nick_node = json_object_get_member (job->body, "nickname");
+  if (nick_node != NULL && !JSON_NODE_HOLDS_NULL (nick_node))
+    {
+      nickname = imp_http_body_string (job, "nickname", NICKNAME_MAX, error);
+      if (nickname == NULL)
+        return FALSE;
+      if (*nickname == '\0')
+        nickname = username;
+    }
+
+  g_autofree char *hash = imp_password_hash (password, self->cost, error);
+  if (hash == NULL)
+    return FALSE;
+
+  gint64 id = 0;
+  if (!imp_store_user_create (self->store, username, nickname, hash, imp_now_ms (), &id, error))
+    return FALSE;
+
+  g_message ("registered user %" G_GINT64_FORMAT, id);
+  ImpUserRecord rec = { .id = id, .username = (char *) username, .nickname = (char *) nickname };
+  job->reply = user_reply (&rec);
+  job->status = SOUP_STATUS_CREATED;
+  return TRUE;
+}
+
+/* A hash of the configured cost, made once, so an unknown username costs as much as a
+ * wrong password (no user enumeration by timing). */
+static const char *
+dummy_hash (ImpUserHttp *self)
+{
+  g_mutex_lock (&self->lock);
+  if (self->dummy_hash == NULL)
+    self->dummy_hash = imp_password_hash ("implus-not-a-password", self->cost, NULL);
+  const char *hash = self->dummy_hash;
+  g_mutex_unlock (&self->lock);
+  return hash;
+}
+
+static gboolean
+handle_login (ImpHttpJob *job, GError **error)
+{
+  ImpUserHttp *self = job->route_data;
+
+  const char *username = imp_http_body_string (job, "username", LOGIN_USERNAME_MAX, error);
+  if (username == NULL)
+    return FALSE;
+  const char *password = imp_http_body_string (job, "password", LOGIN_PASSWORD_MAX, error);
+  if (password == NULL)
+    return FALSE;
+
+  g_autoptr(GError) find_error = NULL;
+  g_autoptr(ImpUserRecord) rec = NULL;
+  if (username_valid (username))
+    rec = imp_store_user_find (self->store, username, &find_error);
+  if (rec == NULL && find_error != NULL && !g_error_matches (find_error, IMP_ERROR,
+                                                              IMP_ERROR_UNKNOWN_USER))
+    {
+      g_propagate_error (error, g_steal_pointer (&find_error));
+      return FALSE;
+    }
+
+  gboolean ok;
+  if (rec != NULL)
+    ok = imp_password_verify (rec->password_hash, password);
+  else
+    {
+      const char *hash = dummy_hash (self);
+      if (hash != NULL)
+        imp_password_verify (hash, password);
+      ok = FALSE;
+    }
+  if (!ok)
+    {
+      g_set_error (error, IMP_ERROR, IMP_ERROR_AUTH_FAILED, "wrong username or password");
+      return FALSE;
+    }
+  if (rec->status == IMP_USER_STATUS_BANNED)
+    {
+      g_set_error (error, IMP_ERROR, IMP_ERROR_BANNED, "this account is banned");
+      return FALSE;
+    }
+  if (!imp_store_user_touch_login (self->store, rec->id, imp_now_ms (), error))
+    return FALSE;
+
+  ImpTokenClaims claims = { 0 };
+  g_autofree char *token = imp_auth_issue (self->auth, rec->id, &claims);
+
+  g_autoptr(JsonBuilder) b = json_builder_new ();
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "user_id");
+  json_builder_add_int_value (b, rec->id);
+  json_builder_set_member_name (b, "username");
+  json_builder_add_string_value (b, rec->username);
+  json_builder_set_member_name (b, "nickname");
+  json_builder_add_string_value (b, rec->nickname);
+  json_builder_set_member_name (b, "token");
+  json_builder_add_string_value (b, token);
+  json_builder_set_member_name (b, "expires_at");
+  json_builder_add_int_value (b, claims.expires_at);
+  json_builder_set_member_name (b, "gateway");
+  json_builder_begin_object (b);
+  g_mutex_lock (&self->lock);
+  json_builder_set_member_name (b, "tcp");
+  json_builder_add_string_value (b, self->gateway_tcp);
+  json_builder_set_member_name (b, "ws");
+  json_builder_add_string_value (b, self->gateway_ws);
+  g_mutex_unlock (&self->lock);
+  json_builder_end_object (b);
+  json_builder_end_object (b);
+  job->reply = json_builder_get_root (b);
+  memset (token, 0, strlen (token));
+
+  g_message ("user %" G_GINT64_FORMAT " logged in", rec->id);
+  return TRUE;
+}
+
+/* Tells every gateway where the user is connected to drop the connections of this token. */
+static void
+publish_kicks (ImpUserHttp *self, const ImpTokenClaims *claims)
+{
+  g_auto(GStrv) gateways = imp_cache_presence_gateways (self->cache, claims->user_id);
+  if (gateways == NULL || gateways[0] == NULL)
+    return;
+
+  Implus__Bus__GatewayKick kick = IMPLUS__BUS__GATEWAY_KICK__INIT;
+  kick.user_id = claims->user_id;
+  kick.token_id = (char *) claims->token_id;
+  kick.reason = IMPLUS__KICK_REASON__KICK_REASON_TOKEN_REVOKED;
+  kick.message = (char *) "logged out";
+  Implus__Bus__GatewayRecord record = IMPLUS__BUS__GATEWAY_RECORD__INIT;
+  record.body_case = IMPLUS__BUS__GATEWAY_RECORD__BODY_KICK;
+  record.kick = &kick;
+
+  gsize len = implus__bus__gateway_record__get_packed_size (&record);
+  guint8 *buf = g_malloc (len > 0 ? len : 1);
+  implus__bus__gateway_record__pack (&record, buf);
+  g_autoptr(GBytes) value = g_bytes_new_take (buf, len);
+  g_autofree char *key = g_strdup_printf ("%" G_GINT64_FORMAT, claims->user_id);
+
+  for (guint i = 0; gateways[i] != NULL; i++)
+    {
+      g_autofree char *topic = imp_bus_push_topic (gateways[i]);
+      g_autoptr(GError) error = NULL;
+      /* The revocation is durable already; a lost kick only leaves a connection that
+       * authenticated earlier until it reconnects. */
+      if (!imp_bus_publish (self->bus, topic, key, value, &error))
+        g_warning ("logout of user %" G_GINT64_FORMAT ": kick to %s not published: %s",
+                   claims->user_id, topic, error->message);
+    }
+}
+
+static gboolean
+handle_logout (ImpHttpJob *job, GError **error)
+{
+  ImpUserHttp *self = job->route_data;
+
+  if (!imp_auth_revoke (self->auth, &job->claims, error))
+    return FALSE;
+  publish_kicks (self, &job->claims);
+  g_message ("user %" G_GINT64_FORMAT " logged out", job->claims.user_id);
+  return TRUE;
+}
+
+static gboolean
+handle_lookup (ImpHttpJob *job, GError **error)
+{
+  ImpUserHttp *self = job->route_data;
+  const char *username = job->query != NULL ? g_hash_table_lookup (job->query, "username") : NULL;
+
+  if (username == NULL || *username == '\0')
+    {
+      g_set_error (error, IMP_ERROR, IMP_ERROR_BAD_REQUEST, "query parameter \"username\" required");
+      return FALSE;
+    }
+  if (!username_valid (username))
+    {
+      g_set_error (error, IMP_ERROR, IMP_ERROR_UNKNOWN_USER, "no such user");
+      return FALSE;
+    }
+  g_autoptr(ImpUserRecord) rec = imp_store_user_find (self->store, username, error);
+  if (rec == NULL)
+    return FALSE;
+  job->reply = user_reply (rec);
+  return TRUE;
+}
+
+static gboolean
+handle_me (ImpHttpJob *job, GError **error)
+{
+  ImpUserHttp *self = job->route_data;
+  g_autoptr(ImpUserRecord) rec = imp_store_user_get (self->store, job->claims.user_id, error);
+  if (rec == NULL)
+    return FALSE;
+  job->reply = user_reply (rec);
+  return TRUE;
+}
+
+static const ImpHttpRoute routes[] = {
+  { "POST", "/users/register", FALSE, TRUE, handle_register },
+  { "POST", "/users/login", FALSE, TRUE, handle_login },
+  { "POST", "/users/logout", TRUE, FALSE, handle_logout },
+  { "GET", "/users/lookup", TRUE, FALSE, handle_lookup },
+  { "GET", "/users/me", TRUE, FALSE, handle_me },
+};
+
+ImpUserHttp *
+imp_user_http_new (SoupServer *server, const ImpServerConfig *config, ImpStore *store,
+                   ImpAuth *auth, ImpBus *bus, ImpCache *cache)
+{
+  ImpUserHttp *self = g_new0 (ImpUserHttp, 1);
+  g_mutex_init (&self->lock);
+  self->config = config;
+  self->store = store;
+  self->auth = auth;
+  self->bus = bus;
+  self->cache = cache;
+  self->cost = g_strcmp0 (config->password_cost, "min") == 0 ? IMP_PASSWORD_COST_MIN
+                                                              : IMP_PASSWORD_COST_INTERACTIVE;
+  /* Until told otherwise: the configured gateway ports on the bind address. */
+  g_autofree char *tcp = g_strdup_printf ("%s:%" G_GINT64_FORMAT, config->bind, config->tcp_port);
+  g_autofree char *ws = g_strdup_printf ("ws://%s:%" G_GINT64_FORMAT "%s", config->bind,
+                                         config->ws_port, config->ws_path);
+  imp_user_http_set_gateway (self, tcp, ws);
+  self->api = imp_http_api_new (server, routes, G_N_ELEMENTS (routes), auth,
+                                (gsize) config->max_http_body, self);
+  return self;
+}
+
+void
+imp_user_http_set_gateway (ImpUserHttp *self, const char *tcp_address, const char *ws_url)
+{
+  g_mutex_lock (&self->lock);
+  g_free (self->gateway_tcp);
+  g_free (self->gateway_ws);
+  self->gateway_tcp = g_strdup (tcp_address);
+  self->gateway_ws = g_strdup (ws_url);
+  g_mutex_unlock (&self->lock);
+}
+
+void
+imp_user_http_free (ImpUserHttp *self)
+{
+  if (self == NULL)
+    return;
+  /* First: waits until no handler uses self any more. */
+  imp_http_api_free (self->api);
+  g_free (self->gateway_tcp);
+  g_free (self->gateway_ws);
+  g_free (self->dummy_hash);
+  g_mutex_clear (&self->lock);
+  g_free (self);
+}

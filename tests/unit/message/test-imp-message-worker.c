@@ -1,0 +1,530 @@
+/* test-imp-message-worker.c: the message worker end to end over a real SQLite store (temp dir),
+ * the local bus and the memory cache: Chat records in, receipts and pushes out on push.<gw>.
+ * Proves dense seqs, idempotent sends, error receipts, and the sender's other devices' copies. */
+#include "message/imp-message-worker.h"
+#include "implus-bus.pb-c.h"
+#include "imp-convid.h"
+#include "imp-id.h"
+#include "imp-time.h"
+
+#include <glib/gstdio.h>
+#include <string.h>
+
+#define DEADLINE_MS 10000
+
+typedef struct {
+  char                        *gateway;
+  Implus__Bus__GatewayRecord  *rec;   /* owned */
+} Seen;
+
+/* A store that forwards to the real one but makes chat_commit report UNAVAILABLE: before the
+ * transaction (the store is down) or after it (committed, but the answer was lost: a crash
+ * between commit and offset commit looks the same to the bus). */
+typedef struct {
+  ImpStore  parent;
+  ImpStore *real;               /* borrowed */
+  gint      fail_before;        /* atomic: commits to refuse without writing */
+  gint      fail_after;         /* atomic: commits to write, then report as failed */
+  gint      calls;              /* atomic */
+} FlakyStore;
+
+static gboolean
+flaky_chat_commit (ImpStore *base, const ImpChatRequest *reqs, guint n_reqs, ImpChatResult *results,
+                   GError **error)
+{
+  FlakyStore *self = (FlakyStore *) base;
+
+  g_atomic_int_inc (&self->calls);
+  if (g_atomic_int_add (&self->fail_before, -1) > 0)
+    {
+      g_set_error (error, IMP_ERROR, IMP_ERROR_UNAVAILABLE, "store down (test)");
+      return FALSE;
+    }
+  if (!imp_store_chat_commit (self->real, reqs, n_reqs, results, error))
+    return FALSE;
+  if (g_atomic_int_add (&self->fail_after, -1) > 0)
+    {
+      for (guint i = 0; i < n_reqs; i++)
+        imp_chat_result_clear (&results[i]);
+      memset (results, 0, n_reqs * sizeof *results);
+      g_set_error (error, IMP_ERROR, IMP_ERROR_UNAVAILABLE, "answer lost (test)");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+flaky_delivery_record (ImpStore *base, gint64 user_id, const char *device_id, gint64 up_to_seq,
+                       GError **error)
+{
+  return imp_store_delivery_record (((FlakyStore *) base)->real, user_id, device_id, up_to_seq, error);
+}
+
+static void
+flaky_free (ImpStore *base)
+{
+  g_free (base);
+}
+
+static const ImpStoreVTable flaky_vtable = {
+  .name = "flaky",
+  .free = flaky_free,
+  .chat_commit = flaky_chat_commit,
+  .delivery_record = flaky_delivery_record,
+};
+
+typedef struct {
+  char               *dir;
+  ImpServerConfig     config;
+  ImpStore           *store;
+  FlakyStore         *flaky;      /* wraps store; what the worker uses */
+  ImpBus             *bus;
+  ImpCache           *cache;
+  ImpMessageWorker   *worker;
+  ImpBusSubscription *sub_gw1;
+  ImpBusSubscription *sub_gw2;
+  GPtrArray          *seen;       /* Seen, in arrival order */
+  gint64              alice;
+  gint64              bob;
+} Fixture;
+
+static void
+seen_free (Seen *s)
+{
+  g_free (s->gateway);
+  implus__bus__gateway_record__free_unpacked (s->rec, NULL);
+  g_free (s);
+}
+
+static gboolean
+on_push_topic (GPtrArray *records, gpointer data)
+{
+  Fixture *f = data;
+
+  for (guint i = 0; i < records->len; i++)
+    {
+      ImpBusRecord *rec = g_ptr_array_index (records, i);
+      gsize len;
+      const guint8 *bytes = g_bytes_get_data (rec->value, &len);
+      Seen *s = g_new0 (Seen, 1);
+
+      s->gateway = g_strdup (rec->topic + strlen (IMP_TOPIC_PUSH_PREFIX));
+      s->rec = implus__bus__gateway_record__unpack (NULL, len, bytes);
+      g_assert_nonnull (s->rec);
+      g_ptr_array_add (f->seen, s);
+    }
+  return TRUE;
+}
+
+static void
+fixture_set_up (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *path = NULL;
+  g_autofree char *topic1 = imp_bus_push_topic ("gw1");
+  g_autofree char *topic2 = imp_bus_push_topic ("gw2");
+
+  f->dir = g_dir_make_tmp ("implus-worker-XXXXXX", &error);
+  g_assert_no_error (error);
+  path = g_build_filename (f->dir, "implus.db", NULL);
+  f->store = imp_store_sqlite_open (path, &error);
+  g_assert_no_error (error);
+  g_assert_true (imp_store_user_create (f->store, "alice", "Alice", "x", imp_now_ms (), &f->alice, &error));
+  g_assert_true (imp_store_user_create (f->store, "bob", "Bob", "x", imp_now_ms (), &f->bob, &error));
+  g_assert_no_error (error);
+
+  f->config.max_content = 8192;
+  f->config.worker_batch = 16;
+  f->config.pull_page_max = 500;
+  f->bus = imp_bus_local_new ();
+  f->cache = imp_cache_memory_new ();
+  /* alice: the sending connection 10 and another device 11 on gw1, a third device on gw2.
+   * bob: connection 20 on gw1. */
+  imp_cache_presence_add (f->cache, f->alice, "gw1", 10, 600000);
+  imp_cache_presence_add (f->cache, f->alice, "gw1", 11, 600000);
+  imp_cache_presence_add (f->cache, f->alice, "gw2", 12, 600000);
+  imp_cache_presence_add (f->cache, f->bob, "gw1", 20, 600000);
+
+  f->seen = g_ptr_array_new_with_free_func ((GDestroyNotify) seen_free);
+  f->sub_gw1 = imp_bus_subscribe (f->bus, topic1, NULL, NULL, 64, on_push_topic, f, NULL, &error);
+  f->sub_gw2 = imp_bus_subscribe (f->bus, topic2, NULL, NULL, 64, on_push_topic, f, NULL, &error);
+  g_assert_no_error (error);
+  f->flaky = g_new0 (FlakyStore, 1);
+  f->flaky->parent.vt = &flaky_vtable;
+  f->flaky->real = f->store;
+  f->worker = imp_message_worker_new (&f->config, 1, &f->flaky->parent, f->bus, f->cache, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (f->worker);
+}
+
+static void
+fixture_tear_down (Fixture *f, gconstpointer data)
+{
+  g_autofree char *path = g_build_filename (f->dir, "implus.db", NULL);
+  g_autofree char *wal = g_strconcat (path, "-wal", NULL);
+  g_autofree char *shm = g_strconcat (path, "-shm", NULL);
+
+  g_clear_pointer (&f->worker, imp_message_worker_free);
+  imp_bus_unsubscribe (f->bus, f->sub_gw1);
+  imp_bus_unsubscribe (f->bus, f->sub_gw2);
+  g_clear_pointer (&f->bus, imp_bus_free);
+  g_clear_pointer (&f->cache, imp_cache_free);
+  imp_store_free (&f->flaky->parent);
+  g_clear_pointer (&f->store, imp_store_free);
+  g_ptr_array_unref (f->seen);
+  g_unlink (path);
+  g_unlink (wal);
+  g_unlink (shm);
+  g_rmdir (f->dir);
+  g_free (f->dir);
+}
+
+static void
+publish_chat (Fixture *f, const char *gateway, guint64 conn, gint64 sender, gint64 to,
+              const char *client_msg_id, const char *content)
+{
+  Implus__ChatUp chat = IMPLUS__CHAT_UP__INIT;
+  Implus__Bus__Chat rec = IMPLUS__BUS__CHAT__INIT;
+  g_autofree char *key = imp_convid_private (sender, to);
+  gsize size;
+  guint8 *buf;
+  g_autoptr(GBytes) bytes = NULL;
+
+  chat.client_msg_id = (char *) client_msg_id;
+  chat.to_user_id = to;
+  chat.content = (char *) content;
+  chat.content_type = IMPLUS__CONTENT_TYPE__CONTENT_TYPE_TEXT;
+  rec.gateway_id = (char *) gateway;
+  rec.conn_id = conn;
+  rec.user_id = sender;
+  rec.device_id = (char *) "dev";
+  rec.chat = &chat;
+  size = implus__bus__chat__get_packed_size (&rec);
+  buf = g_malloc (size);
+  implus__bus__chat__pack (&rec, buf);
+  bytes = g_bytes_new_take (buf, size);
+  g_assert_true (imp_bus_publish (f->bus, IMP_TOPIC_CONVERSATION_MESSAGES, key, bytes, NULL));
+}
+
+/* The receipt for client_msg_id, or NULL. */
+static const Implus__SendReceipt *
+find_receipt (Fixture *f, const char *client_msg_id)
+{
+  for (guint i = 0; i < f->seen->len; i++)
+    {
+      Seen *s = g_ptr_array_index (f->seen, i);
+
+      if (s->rec->body_case == IMPLUS__BUS__GATEWAY_RECORD__BODY_RECEIPT &&
+          g_str_equal (s->rec->receipt->receipt->client_msg_id, client_msg_id))
+        return s->rec->receipt->receipt;
+    }
+  return NULL;
+}
+
+static guint
+count_receipts (Fixture *f, const char *client_msg_id)
+{
+  guint n = 0;
+
+  for (guint i = 0; i < f->seen->len; i++)
+    {
+      Seen *s = g_ptr_array_index (f->seen, i);
+
+      if (s->rec->body_case == IMPLUS__BUS__GATEWAY_RECORD__BODY_RECEIPT &&
+          g_str_equal (s->rec->receipt->receipt->client_msg_id, client_msg_id))
+        n++;
+    }
+  return n;
+}
+
+/* Pushes for user on gateway, in arrival order (borrowed). */
+static GPtrArray *
+pushes_for (Fixture *f, const char *gateway, gint64 user)
+{
+  GPtrArray *out = g_ptr_array_new ();
+
+  for (guint i = 0; i < f->seen->len; i++)
+    {
+      Seen *s = g_ptr_array_index (f->seen, i);
+
+      if (s->rec->body_case == IMPLUS__BUS__GATEWAY_RECORD__BODY_PUSH &&
+          g_str_equal (s->gateway, gateway) && s->rec->push->user_id == user)
+        g_ptr_array_add (out, s->rec->push);
+    }
+  return out;
+}
+
+static guint
+n_pushes (Fixture *f, const char *gateway, gint64 user)
+{
+  g_autoptr(GPtrArray) p = pushes_for (f, gateway, user);
+  return p->len;
+}
+
+static gboolean
+deadline_hit (gpointer data)
+{
+  *(gboolean *) data = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+typedef struct {
+  Fixture    *f;
+  const char *client_msg_id;  /* wait for this receipt */
+  const char *gateway;        /* and for n pushes to user there */
+  gint64      user;
+  guint       n;
+} Cond;
+
+static gboolean
+cond_met (const Cond *c)
+{
+  if (c->client_msg_id != NULL && find_receipt (c->f, c->client_msg_id) == NULL)
+    return FALSE;
+  return c->gateway == NULL || n_pushes (c->f, c->gateway, c->user) >= c->n;
+}
+
+static void
+wait_for (const Cond *c)
+{
+  gboolean expired = FALSE;
+  guint id = g_timeout_add (DEADLINE_MS, deadline_hit, &expired);
+
+  while (!cond_met (c) && !expired)
+    g_main_context_iteration (NULL, TRUE);
+  if (!expired)
+    g_source_remove (id);
+  g_assert_true (cond_met (c));
+}
+
+static void
+test_flow (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GPtrArray) ids = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GPtrArray) bob = NULL;
+  g_autoptr(GPtrArray) alice_gw1 = NULL;
+  g_autoptr(GPtrArray) alice_gw2 = NULL;
+  g_autofree char *conv = imp_convid_private (f->alice, f->bob);
+  const guint n = 40;
+
+  for (guint i = 0; i < n; i++)
+    {
+      g_autofree char *content = g_strdup_printf ("hello %u", i);
+
+      g_ptr_array_add (ids, imp_uuid_new ());
+      publish_chat (f, "gw1", 10, f->alice, f->bob, g_ptr_array_index (ids, i), content);
+    }
+  wait_for (&(Cond) { f, g_ptr_array_index (ids, n - 1), "gw1", f->bob, n });
+  wait_for (&(Cond) { f, NULL, "gw1", f->alice, n });
+  wait_for (&(Cond) { f, NULL, "gw2", f->alice, n });
+
+  bob = pushes_for (f, "gw1", f->bob);
+  alice_gw1 = pushes_for (f, "gw1", f->alice);
+  alice_gw2 = pushes_for (f, "gw2", f->alice);
+  g_assert_cmpuint (bob->len, ==, n);
+  g_assert_cmpuint (alice_gw1->len, ==, n);
+  g_assert_cmpuint (alice_gw2->len, ==, n);
+  for (guint i = 0; i < n; i++)
+    {
+      const Implus__SendReceipt *r = find_receipt (f, g_ptr_array_index (ids, i));
+      Implus__Bus__GatewayPush *pb = g_ptr_array_index (bob, i);
+      Implus__Bus__GatewayPush *pa = g_ptr_array_index (alice_gw1, i);
+      Implus__Bus__GatewayPush *pa2 = g_ptr_array_index (alice_gw2, i);
+      g_autofree char *content = g_strdup_printf ("hello %u", i);
+
+      /* Dense seqs in both streams, in send order. */
+      g_assert_nonnull (r);
+      g_assert_cmpint (r->error_code, ==, IMPLUS__ERROR_CODE__ERROR_CODE_NONE);
+      g_assert_cmpint (r->seq, ==, i + 1);
+      g_assert_cmpint (r->msg_id, >, 0);
+      g_assert_cmpint (r->server_time_ms, >, 0);
+      g_assert_cmpstr (r->conversation_id, ==, conv);
+      g_assert_cmpuint (count_receipts (f, g_ptr_array_index (ids, i)), ==, 1);
+
+      /* The recipient's copy: its own seq, no client_msg_id. */
+      g_assert_cmpint (pb->exclude_conn_id, ==, 0);
+      g_assert_cmpint (pb->message->seq, ==, i + 1);
+      g_assert_cmpint (pb->message->msg_id, ==, r->msg_id);
+      g_assert_cmpint (pb->message->sender_id, ==, f->alice);
+      g_assert_cmpint (pb->message->to_user_id, ==, f->bob);
+      g_assert_cmpstr (pb->message->content, ==, content);
+      g_assert_cmpstr (pb->message->client_msg_id, ==, "");
+      g_assert_cmpint (pb->message->send_time_ms, ==, r->server_time_ms);
+
+      /* The sender's other devices: the sender's seq and client_msg_id; on the origin gateway
+       * the sending connection is excluded (it has the receipt), elsewhere nobody is. */
+      g_assert_cmpint (pa->exclude_conn_id, ==, 10);
+      g_assert_cmpint (pa->message->seq, ==, r->seq);
+      g_assert_cmpint (pa->message->msg_id, ==, r->msg_id);
+      g_assert_cmpstr (pa->message->client_msg_id, ==, g_ptr_array_index (ids, i));
+      g_assert_cmpint (pa2->exclude_conn_id, ==, 0);
+      g_assert_cmpint (pa2->message->seq, ==, r->seq);
+    }
+}
+
+static void
+test_duplicate (Fixture *f, gconstpointer data)
+{
+  g_autofree char *id1 = imp_uuid_new ();
+  g_autofree char *id2 = imp_uuid_new ();
+  Implus__SendReceipt first;
+  const Implus__SendReceipt *again;
+  guint bob_before, alice_before;
+
+  publish_chat (f, "gw1", 10, f->alice, f->bob, id1, "once");
+  wait_for (&(Cond) { f, id1, "gw1", f->bob, 1 });
+  first = *find_receipt (f, id1);
+  bob_before = n_pushes (f, "gw1", f->bob);
+  alice_before = n_pushes (f, "gw1", f->alice);
+
+  /* The client retries (new connection even); then sends something new. Per-key order on the
+   * bus means the retry's outcome is out before the new message's. */
+  publish_chat (f, "gw1", 11, f->alice, f->bob, id1, "once");
+  publish_chat (f, "gw1", 10, f->alice, f->bob, id2, "twice");
+  wait_for (&(Cond) { f, id2, "gw1", f->bob, bob_before + 1 });
+  g_assert_cmpuint (count_receipts (f, id1), ==, 2);
+  for (guint i = 0, n = 0; i < f->seen->len; i++)
+    {
+      Seen *s = g_ptr_array_index (f->seen, i);
+      const Implus__SendReceipt *r;
+
+      if (s->rec->body_case != IMPLUS__BUS__GATEWAY_RECORD__BODY_RECEIPT)
+        continue;
+      r = s->rec->receipt->receipt;
+      if (!g_str_equal (r->client_msg_id, id1) || n++ == 0)
+        continue;
+      /* The replay's receipt is the original one, sent to the retrying connection. */
+      again = r;
+      g_assert_cmpint (s->rec->receipt->conn_id, ==, 11);
+      g_assert_cmpint (again->error_code, ==, 0);
+      g_assert_cmpint (again->msg_id, ==, first.msg_id);
+      g_assert_cmpint (again->seq, ==, first.seq);
+      g_assert_cmpint (again->server_time_ms, ==, first.server_time_ms);
+      g_assert_cmpstr (again->conversation_id, ==, first.conversation_id);
+    }
+  /* No second push: only id2's. */
+  g_assert_cmpuint (n_pushes (f, "gw1", f->bob), ==, bob_before + 1);
+  wait_for (&(Cond) { f, NULL, "gw1", f->alice, alice_before + 1 });
+  g_assert_cmpuint (n_pushes (f, "gw1", f->alice), ==, alice_before + 1);
+  g_assert_cmpint (find_receipt (f, id2)->seq, ==, first.seq + 1);
+}
+
+static void
+test_refused (Fixture *f, gconstpointer data)
+{
+  g_autofree char *unknown = imp_uuid_new ();
+  g_autofree char *empty = imp_uuid_new ();
+  g_autofree char *good = imp_uuid_new ();
+  const Implus__SendReceipt *r;
+  gsize len = 5;
+  g_autoptr(GBytes) garbage = g_bytes_new_static ("\xff\xff\xff\xff\xff", len);
+
+  publish_chat (f, "gw1", 10, f->alice, 999999, unknown, "anyone there?");
+  publish_chat (f, "gw1", 10, f->alice, f->bob, empty, "");
+  /* Undecodable: dropped and counted, the worker goes on. */
+  g_assert_true (imp_bus_publish (f->bus, IMP_TOPIC_CONVERSATION_MESSAGES, "x", garbage, NULL));
+  publish_chat (f, "gw1", 10, f->alice, f->bob, good, "fine");
+  wait_for (&(Cond) { f, good, "gw1", f->bob, 1 });
+  wait_for (&(Cond) { f, unknown, NULL, 0, 0 });
+  wait_for (&(Cond) { f, empty, NULL, 0, 0 });
+
+  r = find_receipt (f, unknown);
+  g_assert_cmpint (r->error_code, ==, IMPLUS__ERROR_CODE__ERROR_CODE_UNKNOWN_USER);
+  g_assert_cmpint (r->msg_id, ==, 0);
+  g_assert_cmpint (r->seq, ==, 0);
+  r = find_receipt (f, empty);
+  g_assert_cmpint (r->error_code, ==, IMPLUS__ERROR_CODE__ERROR_CODE_CONTENT_EMPTY);
+  /* Nothing stored for the refused ones: the good one is seq 1 in both streams. */
+  r = find_receipt (f, good);
+  g_assert_cmpint (r->error_code, ==, 0);
+  g_assert_cmpint (r->seq, ==, 1);
+  g_assert_cmpuint (n_pushes (f, "gw1", f->bob), ==, 1);
+  wait_for (&(Cond) { f, NULL, "gw1", f->alice, 1 });
+  g_assert_cmpuint (n_pushes (f, "gw1", f->alice), ==, 1);
+}
+
+static void
+test_stored (Fixture *f, gconstpointer data)
+{
+  g_autofree char *id = imp_uuid_new ();
+  g_autoptr(GPtrArray) rows = NULL;
+  g_autoptr(GError) error = NULL;
+  Implus__Bus__AckRecord ack = IMPLUS__BUS__ACK_RECORD__INIT;
+  g_autoptr(GBytes) bytes = NULL;
+  guint8 *buf;
+  gsize size;
+
+  publish_chat (f, "gw1", 10, f->alice, f->bob, id, "kept");
+  wait_for (&(Cond) { f, id, "gw1", f->bob, 1 });
+  /* The receipt came after the commit: the row is there to pull. */
+  rows = imp_store_stream_pull (f->store, f->bob, 0, 10, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (rows->len, ==, 1);
+  g_assert_cmpstr (((ImpMessageRecord *) g_ptr_array_index (rows, 0))->content, ==, "kept");
+
+  /* An ACK record is consumed without trouble (delivery state is the store's to test). */
+  ack.user_id = f->bob;
+  ack.device_id = (char *) "bob-dev";
+  ack.up_to_seq = 1;
+  size = implus__bus__ack_record__get_packed_size (&ack);
+  buf = g_malloc (size);
+  implus__bus__ack_record__pack (&ack, buf);
+  bytes = g_bytes_new_take (buf, size);
+  g_assert_true (imp_bus_publish (f->bus, IMP_TOPIC_MESSAGE_ACKS, "2", bytes, NULL));
+}
+
+/* The bus redelivers a batch whose commit failed; the dedup key makes a replay of a batch that
+ * did commit harmless: same ids and seqs, one row per message, no hole in the streams. */
+static void
+test_store_unavailable (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GPtrArray) ids = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GPtrArray) rows = NULL;
+  g_autoptr(GError) error = NULL;
+  const guint n = 6;
+
+  g_atomic_int_set (&f->flaky->fail_before, 2);
+  g_atomic_int_set (&f->flaky->fail_after, 1);
+  for (guint i = 0; i < n; i++)
+    {
+      g_ptr_array_add (ids, imp_uuid_new ());
+      publish_chat (f, "gw1", 10, f->alice, f->bob, g_ptr_array_index (ids, i), "retry me");
+    }
+  for (guint i = 0; i < n; i++)
+    wait_for (&(Cond) { f, g_ptr_array_index (ids, i), NULL, 0, 0 });
+  /* Two refusals, one lost answer, then success (the last maybe in more than one batch). */
+  g_assert_cmpint (g_atomic_int_get (&f->flaky->calls), >=, 4);
+  for (guint i = 0; i < n; i++)
+    {
+      const Implus__SendReceipt *r = find_receipt (f, g_ptr_array_index (ids, i));
+
+      g_assert_cmpint (r->error_code, ==, 0);
+      g_assert_cmpint (r->seq, ==, i + 1);
+      g_assert_cmpuint (count_receipts (f, g_ptr_array_index (ids, i)), ==, 1);
+    }
+  rows = imp_store_stream_pull (f->store, f->bob, 0, 100, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (rows->len, ==, n);
+  for (guint i = 0; i < n; i++)
+    g_assert_cmpint (((ImpMessageRecord *) g_ptr_array_index (rows, i))->seq, ==, i + 1);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  /* test_refused's garbage record makes the worker warn once, on its own thread, where neither
+   * g_test_expect_message nor a fatal handler (both per thread) reach: warnings are not fatal
+   * here, criticals still are. */
+  g_log_set_always_fatal (G_LOG_FATAL_MASK | G_LOG_LEVEL_CRITICAL);
+  g_test_add ("/message-worker/flow", Fixture, NULL, fixture_set_up, test_flow, fixture_tear_down);
+  g_test_add ("/message-worker/duplicate", Fixture, NULL, fixture_set_up, test_duplicate,
+              fixture_tear_down);
+  g_test_add ("/message-worker/refused", Fixture, NULL, fixture_set_up, test_refused,
+              fixture_tear_down);
+  g_test_add ("/message-worker/stored", Fixture, NULL, fixture_set_up, test_stored,
+              fixture_tear_down);
+  g_test_add ("/message-worker/store-unavailable", Fixture, NULL, fixture_set_up,
+              test_store_unavailable, fixture_tear_down);
+  return g_test_run ();
+}

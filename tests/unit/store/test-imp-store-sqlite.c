@@ -1,0 +1,755 @@
+/* test-imp-store-sqlite.c: the SQLite store against the invariants of DESIGN §3. */
+#include <glib.h>
+#include <glib/gstdio.h>
+#include <sqlite3.h>
+#include <signal.h>
+
+#include "store/imp-store.h"
+#include "imp-convid.h"
+
+typedef struct {
+  char     *dir;
+  char     *path;
+  ImpStore *store;
+} Fixture;
+
+static gint next_msg_id = 1000;
+
+static void
+fixture_setup (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+
+  f->dir = g_dir_make_tmp ("implus-store-XXXXXX", &error);
+  g_assert_no_error (error);
+  f->path = g_build_filename (f->dir, "store.db", NULL);
+  f->store = imp_store_sqlite_open (f->path, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (f->store);
+}
+
+static void
+fixture_teardown (Fixture *f, gconstpointer data)
+{
+  const char *suffixes[] = { "", "-wal", "-shm" };
+
+  g_clear_pointer (&f->store, imp_store_free);
+  for (guint i = 0; i < G_N_ELEMENTS (suffixes); i++)
+    {
+      g_autofree char *p = g_strconcat (f->path, suffixes[i], NULL);
+      g_remove (p);
+    }
+  g_assert_cmpint (g_rmdir (f->dir), ==, 0);
+  g_free (f->path);
+  g_free (f->dir);
+}
+
+static gint64
+add_user (ImpStore *store, const char *name)
+{
+  g_autoptr(GError) error = NULL;
+  gint64 id = 0;
+
+  g_assert_true (imp_store_user_create (store, name, NULL, "$argon2id$fake", 1000, &id, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (id, >, 0);
+  return id;
+}
+
+static ImpChatRequest
+req (gint64 from, gint64 to, const char *cmid, const char *content)
+{
+  ImpChatRequest r = {
+    .sender_id = from, .to_user_id = to, .client_msg_id = cmid, .content = content,
+    .content_type = 1, .msg_id = g_atomic_int_add (&next_msg_id, 1), .now_ms = g_get_real_time () / 1000,
+  };
+  return r;
+}
+
+static void
+send_one (ImpStore *store, gint64 from, gint64 to, const char *cmid, ImpChatResult *res)
+{
+  g_autoptr(GError) error = NULL;
+  ImpChatRequest r = req (from, to, cmid, "hello");
+
+  g_assert_true (imp_store_chat_commit (store, &r, 1, res, &error));
+  g_assert_no_error (error);
+}
+
+/* Runs one SQL query on the file with a separate connection; returns the first column. */
+static gint64
+sql_int (const char *path, const char *sql)
+{
+  sqlite3 *db = NULL;
+  sqlite3_stmt *stmt = NULL;
+  gint64 v = -1;
+
+  g_assert_cmpint (sqlite3_open (path, &db), ==, SQLITE_OK);
+  g_assert_cmpint (sqlite3_prepare_v2 (db, sql, -1, &stmt, NULL), ==, SQLITE_OK);
+  if (sqlite3_step (stmt) == SQLITE_ROW)
+    v = sqlite3_column_int64 (stmt, 0);
+  sqlite3_finalize (stmt);
+  sqlite3_close (db);
+  return v;
+}
+
+static void
+assert_dense_stream (ImpStore *store, gint64 user, gint64 expect_n)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) msgs = imp_store_stream_pull (store, user, 0, 100000, &error);
+  g_autoptr(GHashTable) ids = g_hash_table_new (g_int64_hash, g_int64_equal);
+  gint64 max = -1;
+
+  g_assert_no_error (error);
+  g_assert_cmpuint (msgs->len, ==, expect_n);
+  for (guint i = 0; i < msgs->len; i++)
+    {
+      ImpMessageRecord *m = g_ptr_array_index (msgs, i);
+      g_assert_cmpint (m->seq, ==, i + 1);
+      g_assert_false (g_hash_table_contains (ids, &m->msg_id));
+      g_hash_table_add (ids, &m->msg_id);
+    }
+  g_assert_true (imp_store_stream_max_seq (store, user, &max, &error));
+  g_assert_cmpint (max, ==, expect_n);
+}
+
+static void
+test_users (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(ImpUserRecord) rec = NULL;
+  g_autoptr(ImpUserRecord) found = NULL;
+  gint64 alice = add_user (f->store, "alice");
+  gint64 bob, id = 0;
+
+  g_assert_true (imp_store_user_create (f->store, "bob", "Bobby", "h", 2000, &bob, &error));
+  g_assert_cmpint (bob, >, alice);
+
+  g_assert_false (imp_store_user_create (f->store, "alice", NULL, "h", 1, &id, &error));
+  g_assert_error (error, IMP_ERROR, IMP_ERROR_CONFLICT);
+  g_clear_error (&error);
+  /* Login names are case-insensitive, as with MySQL's default collation. */
+  g_assert_false (imp_store_user_create (f->store, "ALICE", NULL, "h", 1, &id, &error));
+  g_assert_error (error, IMP_ERROR, IMP_ERROR_CONFLICT);
+  g_clear_error (&error);
+
+  rec = imp_store_user_get (f->store, bob, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (rec->username, ==, "bob");
+  g_assert_cmpstr (rec->nickname, ==, "Bobby");
+  g_assert_cmpstr (rec->password_hash, ==, "h");
+  g_assert_cmpint (rec->status, ==, IMP_USER_STATUS_NORMAL);
+  g_assert_cmpint (rec->created_ms, ==, 2000);
+
+  found = imp_store_user_find (f->store, "alice", &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (found->id, ==, alice);
+  g_assert_cmpstr (found->nickname, ==, "alice");
+
+  g_assert_null (imp_store_user_get (f->store, 9999, &error));
+  g_assert_error (error, IMP_ERROR, IMP_ERROR_UNKNOWN_USER);
+  g_clear_error (&error);
+  g_assert_null (imp_store_user_find (f->store, "nobody", &error));
+  g_assert_error (error, IMP_ERROR, IMP_ERROR_UNKNOWN_USER);
+  g_clear_error (&error);
+
+  g_assert_true (imp_store_user_touch_login (f->store, alice, 5000, &error));
+  g_assert_no_error (error);
+  g_assert_false (imp_store_user_touch_login (f->store, 9999, 5000, &error));
+  g_assert_error (error, IMP_ERROR, IMP_ERROR_UNKNOWN_USER);
+}
+
+static void
+test_chat_batch (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *sql = NULL;
+  gint64 a = add_user (f->store, "alice");
+  gint64 b = add_user (f->store, "bob");
+  gint64 c = add_user (f->store, "carol");
+  g_autofree char *conv = imp_convid_private (a, b);
+  ImpChatRequest reqs[8];
+  ImpChatResult res[8];
+  ImpChatResult again = { 0 };
+
+  sql = g_strdup_printf ("UPDATE users SET status = 2 WHERE id = %" G_GINT64_FORMAT, c);
+  g_assert_cmpint (sql_int (f->path, sql), ==, -1);
+
+  reqs[0] = req (a, b, "m1", "one");
+  reqs[1] = req (a, 9999, "m-unknown", "lost");
+  reqs[2] = req (b, a, "m2", "two");
+  reqs[3] = req (a, b, "m1", "one again");  /* duplicate inside the batch */
+  reqs[4] = req (a, b, "m3", "three");
+  reqs[5] = req (a, c, "m-banned", "nope");
+  reqs[6] = req (a, b, "", "no key");
+  reqs[7] = req (b, a, "m1", "same key, other sender");
+  g_assert_true (imp_store_chat_commit (f->store, reqs, G_N_ELEMENTS (reqs), res, &error));
+  g_assert_no_error (error);
+
+  g_assert_cmpint (res[0].error_code, ==, IMP_ERROR_NONE);
+  g_assert_false (res[0].duplicate);
+  g_assert_cmpint (res[0].msg_id, ==, reqs[0].msg_id);
+  g_assert_cmpstr (res[0].conversation_id, ==, conv);
+  g_assert_cmpint (res[0].sender_seq, ==, 1);
+  g_assert_cmpint (res[0].recipient_seq, ==, 1);
+  g_assert_cmpint (res[0].send_time_ms, ==, reqs[0].now_ms);
+
+  g_assert_cmpint (res[1].error_code, ==, IMP_ERROR_UNKNOWN_USER);
+  g_assert_cmpint (res[2].sender_seq, ==, 2);
+  g_assert_cmpint (res[2].recipient_seq, ==, 2);
+
+  g_assert_true (res[3].duplicate);
+  g_assert_cmpint (res[3].error_code, ==, IMP_ERROR_NONE);
+  g_assert_cmpint (res[3].msg_id, ==, reqs[0].msg_id);
+  g_assert_cmpint (res[3].sender_seq, ==, 1);
+  g_assert_cmpint (res[3].recipient_seq, ==, 1);
+  g_assert_cmpstr (res[3].conversation_id, ==, conv);
+
+  g_assert_cmpint (res[4].sender_seq, ==, 3);
+  g_assert_cmpint (res[4].recipient_seq, ==, 3);
+  g_assert_cmpint (res[5].error_code, ==, IMP_ERROR_BANNED);
+  g_assert_cmpint (res[6].error_code, ==, IMP_ERROR_BAD_REQUEST);
+  g_assert_false (res[7].duplicate);
+  g_assert_cmpint (res[7].sender_seq, ==, 4);
+
+  for (guint i = 0; i < G_N_ELEMENTS (res); i++)
+    imp_chat_result_clear (&res[i]);
+
+  /* Refused requests wrote nothing: dense streams, no row for carol. */
+  assert_dense_stream (f->store, a, 4);
+  assert_dense_stream (f->store, b, 4);
+  assert_dense_stream (f->store, c, 0);
+  g_assert_cmpint (sql_int (f->path, "SELECT count(*) FROM message"), ==, 4);
+  g_assert_cmpint (sql_int (f->path, "SELECT count(*) FROM send_dedup"), ==, 4);
+
+  /* A retry in a later batch gets the original receipt. */
+  send_one (f->store, b, a, "m2", &again);
+  g_assert_true (again.duplicate);
+  g_assert_cmpint (again.msg_id, ==, reqs[2].msg_id);
+  g_assert_cmpint (again.sender_seq, ==, 2);
+  g_assert_cmpint (again.recipient_seq, ==, 2);
+  g_assert_cmpint (again.send_time_ms, ==, reqs[2].now_ms);
+  imp_chat_result_clear (&again);
+  assert_dense_stream (f->store, a, 4);
+}
+
+static void
+test_rollback (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  gint64 a = add_user (f->store, "alice");
+  gint64 b = add_user (f->store, "bob");
+  ImpChatRequest reqs[3];
+  ImpChatResult res[3];
+
+  reqs[0] = req (a, b, "r1", "x");
+  reqs[1] = req (a, b, "r2", "y");
+  reqs[2] = req (b, a, "r3", "z");
+  reqs[2].msg_id = reqs[0].msg_id;  /* a broken worker: the message row collides */
+  g_assert_false (imp_store_chat_commit (f->store, reqs, 3, res, &error));
+  g_assert_error (error, IMP_ERROR, IMP_ERROR_INTERNAL);
+  g_assert_null (res[0].conversation_id);
+  g_clear_error (&error);
+
+  /* Nothing of the batch stayed, and the next send gets seq 1. */
+  assert_dense_stream (f->store, a, 0);
+  g_assert_cmpint (sql_int (f->path, "SELECT count(*) FROM send_dedup"), ==, 0);
+  reqs[2].msg_id = 777777;
+  g_assert_true (imp_store_chat_commit (f->store, reqs, 3, res, &error));
+  g_assert_cmpint (res[0].sender_seq, ==, 1);
+  g_assert_cmpint (res[2].sender_seq, ==, 3);
+  for (guint i = 0; i < 3; i++)
+    imp_chat_result_clear (&res[i]);
+  assert_dense_stream (f->store, a, 3);
+  assert_dense_stream (f->store, b, 3);
+}
+
+static void
+test_pull_and_history (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  gint64 a = add_user (f->store, "alice");
+  gint64 b = add_user (f->store, "bob");
+  gint64 c = add_user (f->store, "carol");
+  g_autofree char *conv = imp_convid_private (a, b);
+  g_autoptr(GPtrArray) hist = NULL;
+  g_autoptr(GPtrArray) older = NULL;
+  gint64 after = 0;
+  guint pages = 0;
+
+  for (int i = 0; i < 25; i++)
+    {
+      g_autofree char *cmid = g_strdup_printf ("p%d", i);
+      ImpChatResult res = { 0 };
+      send_one (f->store, a, b, cmid, &res);
+      imp_chat_result_clear (&res);
+    }
+
+  /* Paging: 10 + 10 + 5, then empty. */
+  for (;;)
+    {
+      g_autoptr(GPtrArray) page = imp_store_stream_pull (f->store, b, after, 10, &error);
+      g_assert_no_error (error);
+      if (page->len == 0)
+        break;
+      pages++;
+      g_assert_cmpuint (page->len, ==, pages < 3 ? 10 : 5);
+      for (guint i = 0; i < page->len; i++)
+        {
+          ImpMessageRecord *m = g_ptr_array_index (page, i);
+          g_assert_cmpint (m->seq, ==, after + 1);
+          g_assert_cmpint (m->sender_id, ==, a);
+          g_assert_cmpint (m->to_user_id, ==, b);
+          g_assert_cmpstr (m->conversation_id, ==, conv);
+          g_assert_cmpstr (m->content, ==, "hello");
+          g_assert_null (m->client_msg_id);  /* not the sender's copy */
+          after = m->seq;
+        }
+    }
+  g_assert_cmpuint (pages, ==, 3);
+  g_assert_cmpint (after, ==, 25);
+
+  {
+    g_autoptr(GPtrArray) own = imp_store_stream_pull (f->store, a, 24, 10, &error);
+    ImpMessageRecord *m = g_ptr_array_index (own, 0);
+    g_assert_cmpuint (own->len, ==, 1);
+    g_assert_cmpstr (m->client_msg_id, ==, "p24");
+  }
+
+  /* History: newest first, seq < before. */
+  hist = imp_store_conversation_history (f->store, a, conv, 0, 5, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (hist->len, ==, 5);
+  g_assert_cmpint (((ImpMessageRecord *) hist->pdata[0])->seq, ==, 25);
+  g_assert_cmpint (((ImpMessageRecord *) hist->pdata[4])->seq, ==, 21);
+  older = imp_store_conversation_history (f->store, a, conv, 3, 5, &error);
+  g_assert_cmpuint (older->len, ==, 2);
+  g_assert_cmpint (((ImpMessageRecord *) older->pdata[0])->seq, ==, 2);
+
+  g_assert_null (imp_store_conversation_history (f->store, c, conv, 0, 5, &error));
+  g_assert_error (error, IMP_ERROR, IMP_ERROR_FORBIDDEN);
+  g_clear_error (&error);
+  g_assert_null (imp_store_conversation_history (f->store, a, "private_02_1", 0, 5, &error));
+  g_assert_error (error, IMP_ERROR, IMP_ERROR_BAD_REQUEST);
+  g_clear_error (&error);
+  g_assert_null (imp_store_conversation_history (f->store, a, "group_5", 0, 5, &error));
+  g_assert_error (error, IMP_ERROR, IMP_ERROR_FORBIDDEN);
+}
+
+static ImpConversationRecord *
+find_conv (GPtrArray *list, const char *conv_id)
+{
+  for (guint i = 0; i < list->len; i++)
+    {
+      ImpConversationRecord *r = g_ptr_array_index (list, i);
+      if (g_strcmp0 (r->conversation_id, conv_id) == 0)
+        return r;
+    }
+  return NULL;
+}
+
+static void
+test_unread (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  gint64 a = add_user (f->store, "alice");
+  gint64 b = add_user (f->store, "bob");
+  gint64 c = add_user (f->store, "carol");
+  g_autofree char *ab = imp_convid_private (a, b);
+  g_autofree char *bc = imp_convid_private (b, c);
+  ImpChatResult res = { 0 };
+  ImpConversationRecord *r;
+
+  for (int i = 0; i < 3; i++)
+    {
+      g_autofree char *cmid = g_strdup_printf ("u%d", i);
+      send_one (f->store, a, b, cmid, &res);
+      imp_chat_result_clear (&res);
+    }
+  send_one (f->store, b, a, "reply", &res);
+  imp_chat_result_clear (&res);
+
+  {
+    g_autoptr(GPtrArray) list = imp_store_conversations_list (f->store, b, &error);
+    g_assert_no_error (error);
+    g_assert_cmpuint (list->len, ==, 1);
+    r = list->pdata[0];
+    g_assert_cmpstr (r->conversation_id, ==, ab);
+    g_assert_cmpint (r->kind, ==, IMP_CONV_PRIVATE);
+    g_assert_cmpint (r->peer_id, ==, a);
+    g_assert_cmpstr (r->peer_username, ==, "alice");
+    g_assert_cmpint (r->unread, ==, 3);  /* own reply not counted */
+    g_assert_cmpint (r->read_seq, ==, 0);
+    g_assert_cmpint (r->last_seq, ==, 4);
+    g_assert_nonnull (r->last_message);
+    g_assert_cmpint (r->last_message->sender_id, ==, b);
+    g_assert_cmpint (r->last_message->seq, ==, 4);
+    g_assert_cmpstr (r->last_message->client_msg_id, ==, "reply");
+  }
+  {
+    g_autoptr(GPtrArray) list = imp_store_conversations_list (f->store, a, &error);
+    r = list->pdata[0];
+    g_assert_cmpint (r->unread, ==, 1);
+    g_assert_cmpstr (r->peer_username, ==, "bob");
+    g_assert_null (r->last_message->client_msg_id);  /* bob's message, seen by alice */
+  }
+
+  /* Read position moves forward only, and not past the conversation's last message. */
+  g_assert_true (imp_store_conversation_mark_read (f->store, b, ab, 2, &error));
+  g_assert_no_error (error);
+  g_assert_true (imp_store_conversation_mark_read (f->store, b, ab, 1, &error));
+  {
+    g_autoptr(GPtrArray) list = imp_store_conversations_list (f->store, b, &error);
+    r = list->pdata[0];
+    g_assert_cmpint (r->read_seq, ==, 2);
+    g_assert_cmpint (r->unread, ==, 1);
+  }
+  g_assert_true (imp_store_conversation_mark_read (f->store, b, ab, 1000, &error));
+  {
+    g_autoptr(GPtrArray) list = imp_store_conversations_list (f->store, b, &error);
+    r = list->pdata[0];
+    g_assert_cmpint (r->read_seq, ==, 4);
+    g_assert_cmpint (r->unread, ==, 0);
+  }
+  g_assert_false (imp_store_conversation_mark_read (f->store, c, ab, 1, &error));
+  g_assert_error (error, IMP_ERROR, IMP_ERROR_FORBIDDEN);
+  g_clear_error (&error);
+
+  /* A newer conversation comes first; the other's unread is untouched. */
+  send_one (f->store, c, b, "from-carol", &res);
+  imp_chat_result_clear (&res);
+  send_one (f->store, a, b, "u-late", &res);
+  imp_chat_result_clear (&res);
+  send_one (f->store, c, b, "from-carol-2", &res);
+  imp_chat_result_clear (&res);
+  {
+    g_autoptr(GPtrArray) list = imp_store_conversations_list (f->store, b, &error);
+    g_assert_cmpuint (list->len, ==, 2);
+    r = list->pdata[0];
+    g_assert_cmpstr (r->conversation_id, ==, bc);
+    g_assert_cmpint (r->unread, ==, 2);
+    g_assert_cmpint (r->last_seq, ==, 7);
+    r = find_conv (list, ab);
+    g_assert_cmpint (r->unread, ==, 1);
+    g_assert_cmpint (r->last_seq, ==, 6);
+  }
+}
+
+static void
+test_self (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  gint64 a = add_user (f->store, "alice");
+  gint64 b = add_user (f->store, "bob");
+  g_autofree char *aa = imp_convid_private (a, a);
+  ImpChatResult res = { 0 };
+
+  send_one (f->store, a, b, "x", &res);
+  imp_chat_result_clear (&res);
+  send_one (f->store, a, a, "note", &res);
+  g_assert_cmpint (res.error_code, ==, IMP_ERROR_NONE);
+  g_assert_cmpstr (res.conversation_id, ==, aa);
+  g_assert_cmpint (res.sender_seq, ==, 2);
+  g_assert_cmpint (res.recipient_seq, ==, 0);
+  imp_chat_result_clear (&res);
+  send_one (f->store, a, a, "note", &res);
+  g_assert_true (res.duplicate);
+  g_assert_cmpint (res.sender_seq, ==, 2);
+  imp_chat_result_clear (&res);
+
+  assert_dense_stream (f->store, a, 2);
+  {
+    g_autoptr(GPtrArray) list = imp_store_conversations_list (f->store, a, &error);
+    ImpConversationRecord *r = find_conv (list, aa);
+    g_assert_cmpuint (list->len, ==, 2);
+    g_assert_nonnull (r);
+    g_assert_cmpint (r->peer_id, ==, a);
+    g_assert_cmpint (r->unread, ==, 0);
+    g_assert_cmpint (r->last_seq, ==, 2);
+  }
+  {
+    g_autoptr(GPtrArray) hist = imp_store_conversation_history (f->store, a, aa, 0, 10, &error);
+    g_assert_cmpuint (hist->len, ==, 1);
+    g_assert_cmpint (((ImpMessageRecord *) hist->pdata[0])->to_user_id, ==, a);
+  }
+}
+
+static void
+test_reopen (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  gint64 a = add_user (f->store, "alice");
+  gint64 b = add_user (f->store, "bob");
+  gint64 applied, applied_ms;
+  ImpChatResult res = { 0 };
+
+  send_one (f->store, a, b, "before", &res);
+  imp_chat_result_clear (&res);
+  g_autofree char *ab = imp_convid_private (a, b);
+
+  g_assert_true (imp_store_conversation_mark_read (f->store, b, ab, 1, &error));
+  applied = sql_int (f->path, "SELECT count(*) FROM schema_version");
+  applied_ms = sql_int (f->path, "SELECT max(applied_ms) FROM schema_version");
+  g_assert_cmpint (applied, >=, 1);
+
+  g_clear_pointer (&f->store, imp_store_free);
+  f->store = imp_store_sqlite_open (f->path, &error);
+  g_assert_no_error (error);
+
+  g_assert_cmpint (sql_int (f->path, "SELECT count(*) FROM schema_version"), ==, applied);
+  g_assert_cmpint (sql_int (f->path, "SELECT max(applied_ms) FROM schema_version"), ==, applied_ms);
+  {
+    g_autoptr(ImpUserRecord) u = imp_store_user_find (f->store, "bob", &error);
+    g_assert_no_error (error);
+    g_assert_cmpint (u->id, ==, b);
+  }
+  /* The dedup key survived: a retry gets the original receipt; seqs go on. */
+  send_one (f->store, a, b, "before", &res);
+  g_assert_true (res.duplicate);
+  g_assert_cmpint (res.sender_seq, ==, 1);
+  imp_chat_result_clear (&res);
+  send_one (f->store, a, b, "after", &res);
+  g_assert_cmpint (res.sender_seq, ==, 2);
+  g_assert_cmpint (res.recipient_seq, ==, 2);
+  imp_chat_result_clear (&res);
+  assert_dense_stream (f->store, b, 2);
+  {
+    g_autoptr(GPtrArray) list = imp_store_conversations_list (f->store, b, &error);
+    ImpConversationRecord *r = list->pdata[0];
+    g_assert_cmpint (r->read_seq, ==, 1);
+    g_assert_cmpint (r->unread, ==, 1);
+  }
+}
+
+typedef struct {
+  ImpStore *store;
+  gint64    from, to;
+  int       tag;
+  guint     batches, per_batch;
+} SenderArgs;
+
+static gpointer
+sender_thread (gpointer data)
+{
+  SenderArgs *s = data;
+  g_autofree ImpChatRequest *reqs = g_new0 (ImpChatRequest, s->per_batch);
+  g_autofree ImpChatResult *res = g_new0 (ImpChatResult, s->per_batch);
+  g_autoptr(GPtrArray) keys = g_ptr_array_new_with_free_func (g_free);
+
+  for (guint n = 0; n < s->batches; n++)
+    {
+      g_autoptr(GError) error = NULL;
+
+      for (guint i = 0; i < s->per_batch; i++)
+        {
+          char *cmid = g_strdup_printf ("t%d-%u-%u", s->tag, n, i);
+          g_ptr_array_add (keys, cmid);
+          reqs[i] = req (s->from, s->to, cmid, "concurrent");
+        }
+      g_assert_true (imp_store_chat_commit (s->store, reqs, s->per_batch, res, &error));
+      g_assert_no_error (error);
+      for (guint i = 0; i < s->per_batch; i++)
+        {
+          g_assert_cmpint (res[i].error_code, ==, IMP_ERROR_NONE);
+          imp_chat_result_clear (&res[i]);
+        }
+      /* A reader beside the writers: its snapshot is always dense. */
+      {
+        g_autoptr(GPtrArray) page = imp_store_stream_pull (s->store, s->to, 0, 5000, &error);
+        g_assert_no_error (error);
+        for (guint i = 0; i < page->len; i++)
+          g_assert_cmpint (((ImpMessageRecord *) page->pdata[i])->seq, ==, i + 1);
+      }
+    }
+  return NULL;
+}
+
+static void
+test_threads (Fixture *f, gconstpointer data)
+{
+  gint64 a = add_user (f->store, "alice");
+  gint64 b = add_user (f->store, "bob");
+  gint64 c = add_user (f->store, "carol");
+  SenderArgs args[3] = {
+    { f->store, a, b, 0, 20, 25 },
+    { f->store, b, a, 1, 20, 25 },
+    { f->store, c, b, 2, 20, 25 },
+  };
+  GThread *threads[3];
+
+  for (guint i = 0; i < 3; i++)
+    threads[i] = g_thread_new ("sender", sender_thread, &args[i]);
+  for (guint i = 0; i < 3; i++)
+    g_thread_join (threads[i]);
+
+  /* b receives from a and c and sends to a: 1500 rows, dense, no msg_id twice. */
+  assert_dense_stream (f->store, b, 1500);
+  assert_dense_stream (f->store, a, 1000);
+  assert_dense_stream (f->store, c, 500);
+}
+
+static void
+test_tokens (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  gint64 future = g_get_real_time () / G_USEC_PER_SEC + 3600;
+  gboolean revoked = TRUE;
+
+  g_assert_true (imp_store_token_is_revoked (f->store, "tok-1", &revoked, &error));
+  g_assert_false (revoked);
+  g_assert_true (imp_store_token_revoke (f->store, "tok-1", 1, future, &error));
+  g_assert_true (imp_store_token_revoke (f->store, "tok-1", 1, future, &error));  /* idempotent */
+  g_assert_no_error (error);
+  g_assert_true (imp_store_token_is_revoked (f->store, "tok-1", &revoked, &error));
+  g_assert_true (revoked);
+  g_assert_true (imp_store_token_is_revoked (f->store, "tok-2", &revoked, &error));
+  g_assert_false (revoked);
+
+  /* Revocations of tokens past their expiry are dropped (those tokens fail on expiry). */
+  g_assert_true (imp_store_token_revoke (f->store, "tok-old", 1, 10, &error));
+  g_assert_true (imp_store_token_revoke (f->store, "tok-3", 1, future, &error));
+  g_assert_true (imp_store_token_is_revoked (f->store, "tok-old", &revoked, &error));
+  g_assert_false (revoked);
+  g_assert_true (imp_store_token_is_revoked (f->store, "tok-3", &revoked, &error));
+  g_assert_true (revoked);
+}
+
+static void
+test_delivery (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+
+  g_assert_true (imp_store_delivery_record (f->store, 1, "phone", 5, &error));
+  g_assert_true (imp_store_delivery_record (f->store, 1, "phone", 3, &error));
+  g_assert_true (imp_store_delivery_record (f->store, 1, "laptop", 2, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (sql_int (f->path, "SELECT up_to_seq FROM device_delivery "
+                                     "WHERE user_id = 1 AND device_id = 'phone'"), ==, 5);
+  g_assert_cmpint (sql_int (f->path, "SELECT up_to_seq FROM device_delivery "
+                                     "WHERE user_id = 1 AND device_id = 'laptop'"), ==, 2);
+}
+
+/* Durability against kill -9: a child commits and is killed before closing anything; the
+ * parent reopens the file and finds every committed row (WAL recovery). */
+static void
+test_killed (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *dir = NULL;
+  g_autofree char *path = NULL;
+  ImpStore *store;
+  gint64 a, b;
+
+  if (g_test_subprocess ())
+    {
+      ImpChatResult res = { 0 };
+
+      store = imp_store_sqlite_open (g_getenv ("IMPLUS_TEST_STORE_PATH"), &error);
+      g_assert_no_error (error);
+      a = add_user (store, "alice");
+      b = add_user (store, "bob");
+      for (int i = 0; i < 3; i++)
+        {
+          g_autofree char *cmid = g_strdup_printf ("k%d", i);
+          send_one (store, a, b, cmid, &res);
+          imp_chat_result_clear (&res);
+        }
+      raise (SIGKILL);
+      g_assert_not_reached ();
+    }
+
+  dir = g_dir_make_tmp ("implus-store-XXXXXX", &error);
+  g_assert_no_error (error);
+  path = g_build_filename (dir, "store.db", NULL);
+  g_setenv ("IMPLUS_TEST_STORE_PATH", path, TRUE);
+  g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+  g_assert_false (g_test_trap_has_passed ());
+
+  store = imp_store_sqlite_open (path, &error);
+  g_assert_no_error (error);
+  {
+    g_autoptr(ImpUserRecord) u = imp_store_user_find (store, "bob", &error);
+    g_assert_no_error (error);
+    assert_dense_stream (store, u->id, 3);
+  }
+  imp_store_free (store);
+
+  {
+    const char *suffixes[] = { "", "-wal", "-shm" };
+    for (guint i = 0; i < G_N_ELEMENTS (suffixes); i++)
+      {
+        g_autofree char *p = g_strconcat (path, suffixes[i], NULL);
+        g_remove (p);
+      }
+    g_assert_cmpint (g_rmdir (dir), ==, 0);
+  }
+}
+
+static void
+test_throughput (Fixture *f, gconstpointer data)
+{
+  enum { USERS = 200, BATCHES = 40, BATCH = 256 };
+  gint64 ids[USERS];
+  g_autofree ImpChatRequest *reqs = g_new0 (ImpChatRequest, BATCH);
+  g_autofree ImpChatResult *res = g_new0 (ImpChatResult, BATCH);
+  g_autoptr(GPtrArray) keys = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GRand) rand = g_rand_new_with_seed (42);
+  gint64 total = 0;
+  double secs;
+
+  for (guint i = 0; i < USERS; i++)
+    {
+      g_autofree char *name = g_strdup_printf ("user%u", i);
+      ids[i] = add_user (f->store, name);
+    }
+  for (guint i = 0; i < BATCHES * BATCH; i++)
+    g_ptr_array_add (keys, g_strdup_printf ("%08x-0000-4000-8000-%012u", g_rand_int (rand), i));
+
+  g_test_timer_start ();
+  for (guint n = 0; n < BATCHES; n++)
+    {
+      g_autoptr(GError) error = NULL;
+
+      for (guint i = 0; i < BATCH; i++)
+        reqs[i] = req (ids[g_rand_int_range (rand, 0, USERS)], ids[g_rand_int_range (rand, 0, USERS)],
+                       keys->pdata[n * BATCH + i], "a message of typical length, about fifty bytes");
+      g_assert_true (imp_store_chat_commit (f->store, reqs, BATCH, res, &error));
+      g_assert_no_error (error);
+      for (guint i = 0; i < BATCH; i++)
+        imp_chat_result_clear (&res[i]);
+    }
+  secs = g_test_timer_elapsed ();
+  for (guint i = 0; i < USERS; i++)
+    {
+      gint64 max = 0;
+      g_assert_true (imp_store_stream_max_seq (f->store, ids[i], &max, NULL));
+      total += max;
+    }
+  g_assert_cmpint (total, >, BATCHES * BATCH);  /* every send made one or two rows */
+  g_test_message ("chat_commit: %d sends in batches of %d in %.3f s: %.0f sends/s",
+                  BATCHES * BATCH, BATCH, secs, BATCHES * BATCH / secs);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+
+#define ADD(path, fn) g_test_add ("/store/sqlite/" path, Fixture, NULL, fixture_setup, fn, fixture_teardown)
+  ADD ("users", test_users);
+  ADD ("chat-batch", test_chat_batch);
+  ADD ("rollback", test_rollback);
+  ADD ("pull-and-history", test_pull_and_history);
+  ADD ("unread", test_unread);
+  ADD ("self", test_self);
+  ADD ("reopen", test_reopen);
+  ADD ("threads", test_threads);
+  ADD ("tokens", test_tokens);
+  ADD ("delivery", test_delivery);
+  ADD ("throughput", test_throughput);
+  g_test_add_func ("/store/sqlite/killed", test_killed);
+#undef ADD
+
+  return g_test_run ();
+}
