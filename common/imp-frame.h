@@ -20,7 +20,8 @@ void            imp_frame_reader_free (ImpFrameReader *self);
 /* Space to read into (at least 1 byte); call imp_frame_reader_commit() with what was read. */
 guint8         *imp_frame_reader_space (ImpFrameReader *self, gsize *out_len);
 void            imp_frame_reader_commit (ImpFrameReader *self, gsize n_read);
-/* Convenience: copy bytes in (for WebSocket tests and fuzzers). */
+/* Convenience: copy bytes in (for WebSocket tests and fuzzers). Unlike space()/commit() it may
+ * buffer several complete frames, beyond 4 + max_frame, when handed more bytes than fit. */
 void            imp_frame_reader_feed (ImpFrameReader *self, const guint8 *data, gsize len);
 
 /* Next complete frame: TRUE and *out_data and *out_len point into the reader's buffer, valid until

@@ -19,8 +19,8 @@ rm -f "$ready"
 
 # Ports 0: the server picks free ones and prints them, so a busy port never blocks the demo.
 IMPLUS_GATEWAY_TCP_PORT=${IMPLUS_GATEWAY_TCP_PORT:-0} IMPLUS_GATEWAY_WS_PORT=${IMPLUS_GATEWAY_WS_PORT:-0} \
-IMPLUS_USER_USER_HTTP_PORT=${IMPLUS_USER_USER_HTTP_PORT:-0} \
-IMPLUS_MESSAGE_MESSAGE_HTTP_PORT=${IMPLUS_MESSAGE_MESSAGE_HTTP_PORT:-0} \
+IMPLUS_USER_HTTP_PORT=${IMPLUS_USER_HTTP_PORT:-0} \
+IMPLUS_MESSAGE_HTTP_PORT=${IMPLUS_MESSAGE_HTTP_PORT:-0} \
   "$BUILD_DIR/server/implus-server" --data-dir "$DATA/server" >"$ready" 2>"$DATA/server.log" &
 server=$!
 trap 'kill -TERM $server 2>/dev/null; wait $server 2>/dev/null || true' EXIT

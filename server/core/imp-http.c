@@ -305,6 +305,12 @@ handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTabl
     }
   if (route == NULL)
     {
+      g_autoptr(GString) allow = g_string_new (NULL);
+      for (guint i = 0; i < api->n_routes; i++)
+        if (strcmp (api->routes[i].path, path) == 0)
+          g_string_append_printf (allow, "%s%s", allow->len ? ", " : "", api->routes[i].method);
+      soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Allow",
+                                    allow->str);
       set_error_response (msg, SOUP_STATUS_METHOD_NOT_ALLOWED, IMP_ERROR_BAD_REQUEST,
                           "method not allowed");
       return;

@@ -98,10 +98,14 @@ def run_main(name, body):
     try:
         body(checker, workdir, cleanup)
         rc = checker.finish()
-    except ContractFailure:
+    except ContractFailure as e:
+        if not checker.failures or checker.failures[-1] not in str(e):
+            checker.failures.append(str(e))
+            log("FAIL " + str(e))
         checker.finish()
-    except Exception:
+    except Exception as e:
         traceback.print_exc(file=sys.stdout)
+        checker.failures.append("exception: %r" % (e,))
         checker.finish()
     finally:
         cleanup.run()
@@ -845,7 +849,7 @@ class RawClient:
 
 
 def ws_accept_key(key):
-    return base64.b64encode(hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC11B85").encode()).digest()).decode()
+    return base64.b64encode(hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()).decode()
 
 
 class RawWsClient(RawClient):

@@ -861,6 +861,34 @@ test_shutdown_kicks (Fixture *fx, gconstpointer data)
   client_free (c);
 }
 
+static void
+per_ip_setup (Fixture *fx, gconstpointer data)
+{
+  fixture_setup_full (fx, 30000, 2000);
+  /* The gateway reads the config it was given at each accept. */
+  fx->config.max_connections_per_ip = 2;
+}
+
+static void
+test_per_ip_limit (Fixture *fx, gconstpointer data)
+{
+  Client *a = client_login (fx, 7, "a");
+  Client *b = client_login (fx, 8, "b");
+  Client *c = client_new (fx);
+
+  /* The third from 127.0.0.1 is closed at once, without a word. */
+  client_expect_eof (c);
+  client_free (c);
+  g_assert_cmpuint (imp_gateway_get_n_connections (fx->gw), ==, 2);
+
+  /* A slot frees when one leaves. */
+  client_free (a);
+  g_assert_true (WAIT_UNTIL (imp_gateway_get_n_connections (fx->gw) == 1, DEADLINE));
+  c = client_login (fx, 9, "c");
+  client_free (c);
+  client_free (b);
+}
+
 /* ---- WebSocket ---- */
 
 typedef struct {
@@ -1028,6 +1056,7 @@ main (int argc, char **argv)
   ADD ("/gateway/push/unacked-cap", fixture_setup, test_push_unacked_cap);
   ADD ("/gateway/kick/by-token", fixture_setup, test_bus_kick_by_token);
   ADD ("/gateway/shutdown", fixture_setup, test_shutdown_kicks);
+  ADD ("/gateway/per-ip-limit", per_ip_setup, test_per_ip_limit);
   ADD ("/gateway/websocket/auth-push-text", fixture_setup, test_websocket);
   ADD ("/gateway/websocket/before-auth", fixture_setup, test_websocket_before_auth);
 #undef ADD

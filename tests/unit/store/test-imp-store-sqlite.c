@@ -3,6 +3,7 @@
 #include <glib/gstdio.h>
 #include <sqlite3.h>
 #include <signal.h>
+#include <time.h>
 
 #include "store/imp-store.h"
 #include "imp-convid.h"
@@ -686,6 +687,15 @@ test_killed (void)
   }
 }
 
+static double
+thread_cpu_seconds (void)
+{
+  struct timespec ts;
+
+  clock_gettime (CLOCK_THREAD_CPUTIME_ID, &ts);
+  return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
 static void
 test_throughput (Fixture *f, gconstpointer data)
 {
@@ -696,7 +706,7 @@ test_throughput (Fixture *f, gconstpointer data)
   g_autoptr(GPtrArray) keys = g_ptr_array_new_with_free_func (g_free);
   g_autoptr(GRand) rand = g_rand_new_with_seed (42);
   gint64 total = 0;
-  double secs;
+  double secs, cpu;
 
   for (guint i = 0; i < USERS; i++)
     {
@@ -706,6 +716,7 @@ test_throughput (Fixture *f, gconstpointer data)
   for (guint i = 0; i < BATCHES * BATCH; i++)
     g_ptr_array_add (keys, g_strdup_printf ("%08x-0000-4000-8000-%012u", g_rand_int (rand), i));
 
+  cpu = thread_cpu_seconds ();
   g_test_timer_start ();
   for (guint n = 0; n < BATCHES; n++)
     {
@@ -720,6 +731,7 @@ test_throughput (Fixture *f, gconstpointer data)
         imp_chat_result_clear (&res[i]);
     }
   secs = g_test_timer_elapsed ();
+  cpu = thread_cpu_seconds () - cpu;
   for (guint i = 0; i < USERS; i++)
     {
       gint64 max = 0;
@@ -727,8 +739,10 @@ test_throughput (Fixture *f, gconstpointer data)
       total += max;
     }
   g_assert_cmpint (total, >, BATCHES * BATCH);  /* every send made one or two rows */
-  g_test_message ("chat_commit: %d sends in batches of %d in %.3f s: %.0f sends/s",
-                  BATCHES * BATCH, BATCH, secs, BATCHES * BATCH / secs);
+  /* CPU time too: the wall-clock rate drops when other work shares the two cores. */
+  g_test_message ("chat_commit: %d sends in batches of %d in %.3f s: %.0f sends/s "
+                  "(%.0f sends per CPU second)", BATCHES * BATCH, BATCH, secs,
+                  BATCHES * BATCH / secs, BATCHES * BATCH / MAX (cpu, 1e-6));
 }
 
 int
