@@ -1,0 +1,3 @@
+#!/usr/bin/env bash
+# Shortcut for: scripts/services/ctl.sh status ... (see ctl.sh for the arguments).
+exec "$(dirname "${BASH_SOURCE[0]}")/ctl.sh" status "$@"

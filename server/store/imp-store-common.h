@@ -1,0 +1,143 @@
+/* imp-store-common.h: what the SQLite and MySQL stores share (DESIGN §8: no copy-paste between
+ * backends). The SQL both dialects accept as written, the column orders of result rows and the
+ * records built from them, the checks of a send and of a conversation id, the send transaction's
+ * steps and their order, and the list of embedded migrations. A backend supplies only its driver
+ * calls (ImpStoreRowFuncs, ImpStoreChatOps) and the SQL that differs between dialects. */
+#pragma once
+
+#include "store/imp-store.h"
+
+G_BEGIN_DECLS
+
+/* Largest page a pull or history call returns, whatever the caller asks. */
+#define IMP_STORE_PAGE_MAX 5000
+/* Longest client_msg_id stored (clients send UUIDs, 36 characters). */
+#define IMP_STORE_CLIENT_MSG_ID_MAX 64
+
+static inline guint
+imp_store_page_limit (guint limit)
+{
+  return MIN (limit, IMP_STORE_PAGE_MAX);
+}
+
+/* SQL that reads the same in SQLite and MySQL. Placeholders are numbered (?1, ?2, ...): SQLite
+ * binds them, the MySQL store substitutes escaped literals. */
+#define IMP_STORE_USER_COLUMNS "id, user_id, username, password, status, create_time"
+#define IMP_STORE_MSG_COLUMNS \
+  "m.msg_id, m.conversation_id, m.sender_id, m.to_id, l.seq, m.content, m.content_type, " \
+  "m.send_time, CASE WHEN m.sender_id = l.user_id THEN m.client_msg_id END"
+
+#define IMP_STORE_SQL_USER_INSERT \
+  "INSERT INTO users (user_id, username, password, status, create_time, update_time) " \
+  "VALUES (?1, ?2, ?3, 1, ?4, ?4)"
+#define IMP_STORE_SQL_USER_GET \
+  "SELECT " IMP_STORE_USER_COLUMNS " FROM users WHERE id = ?1 AND deleted = 0"
+#define IMP_STORE_SQL_USER_FIND \
+  "SELECT " IMP_STORE_USER_COLUMNS " FROM users WHERE user_id = ?1 AND deleted = 0"
+#define IMP_STORE_SQL_USER_TOUCH \
+  "UPDATE users SET last_login_time = ?2, update_time = ?2 WHERE id = ?1 AND deleted = 0"
+#define IMP_STORE_SQL_USER_STATUS "SELECT status FROM users WHERE id = ?1 AND deleted = 0"
+#define IMP_STORE_SQL_TOKEN_PURGE "DELETE FROM revoked_token WHERE expires_s < ?1"
+#define IMP_STORE_SQL_TOKEN_GET "SELECT 1 FROM revoked_token WHERE token_id = ?1"
+#define IMP_STORE_SQL_DEDUP_GET \
+  "SELECT msg_id, sender_seq, recipient_seq, conversation_id, send_time FROM send_dedup " \
+  "WHERE sender_id = ?1 AND client_msg_id = ?2"
+#define IMP_STORE_SQL_DEDUP_INSERT \
+  "INSERT INTO send_dedup (sender_id, client_msg_id, msg_id, sender_seq, recipient_seq, " \
+  "conversation_id, send_time) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+#define IMP_STORE_SQL_SEQ_GET "SELECT seq FROM user_seq WHERE user_id = ?1"
+#define IMP_STORE_SQL_MESSAGE_INSERT \
+  "INSERT INTO message (msg_id, conversation_id, sender_id, to_id, msg_type, content_type, " \
+  "content, client_msg_id, send_time, update_time) " \
+  "VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6, ?7, ?8, ?8)"
+#define IMP_STORE_SQL_UML_INSERT \
+  "INSERT INTO user_msg_list (user_id, msg_id, conversation_id, seq, sender_id, create_time) " \
+  "VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+#define IMP_STORE_SQL_UCL_EXISTS \
+  "SELECT 1 FROM user_conversation_list WHERE user_id = ?1 AND conversation_id = ?2"
+#define IMP_STORE_SQL_STREAM_PULL \
+  "SELECT " IMP_STORE_MSG_COLUMNS " FROM user_msg_list l JOIN message m ON m.msg_id = l.msg_id " \
+  "WHERE l.user_id = ?1 AND l.seq > ?2 ORDER BY l.seq LIMIT ?3"
+#define IMP_STORE_SQL_HISTORY \
+  "SELECT " IMP_STORE_MSG_COLUMNS " FROM user_msg_list l JOIN message m ON m.msg_id = l.msg_id " \
+  "WHERE l.user_id = ?1 AND l.conversation_id = ?2 AND l.seq < ?3 " \
+  "ORDER BY l.seq DESC LIMIT ?4"
+#define IMP_STORE_SQL_CONV_LIST \
+  "SELECT c.conversation_id, c.peer_id, u.user_id, c.last_read_seq, c.last_seq, " \
+  "c.last_update_time, " \
+  "(SELECT count(*) FROM user_msg_list l WHERE l.user_id = c.user_id " \
+  " AND l.conversation_id = c.conversation_id AND l.seq > c.last_read_seq " \
+  " AND l.sender_id <> c.user_id), " \
+  "m.msg_id, m.sender_id, m.to_id, m.content, m.content_type, m.send_time, " \
+  "CASE WHEN m.sender_id = c.user_id THEN m.client_msg_id END " \
+  "FROM user_conversation_list c " \
+  "LEFT JOIN users u ON u.id = c.peer_id " \
+  "LEFT JOIN message m ON m.msg_id = c.last_msg_id " \
+  "WHERE c.user_id = ?1 ORDER BY c.last_update_time DESC, c.last_seq DESC"
+
+/* One result row, read through the backend's getters. text returns NULL for SQL NULL. */
+typedef struct {
+  gint64      (*int64) (gpointer row, int col);
+  const char *(*text) (gpointer row, int col);
+} ImpStoreRowFuncs;
+
+/* Rows in the column orders of the SQL above. */
+ImpUserRecord         *imp_store_user_from_row (const ImpStoreRowFuncs *f, gpointer row);
+ImpMessageRecord      *imp_store_message_from_row (const ImpStoreRowFuncs *f, gpointer row);
+ImpConversationRecord *imp_store_conversation_from_row (const ImpStoreRowFuncs *f, gpointer row);
+/* A send_dedup row (IMP_STORE_SQL_DEDUP_GET) as the original receipt, duplicate = TRUE. */
+void                   imp_store_chat_result_from_dedup_row (const ImpStoreRowFuncs *f,
+                                                             gpointer row, ImpChatResult *res);
+
+/* Access to a conversation: FALSE with BAD_REQUEST (malformed id) or FORBIDDEN (a private
+ * conversation without user_id). TRUE with *out_need_membership set for a group, whose
+ * membership the backend then looks up (IMP_STORE_SQL_UCL_EXISTS). */
+gboolean imp_store_conversation_access (gint64 user_id, const char *conversation_id,
+                                        gboolean *out_need_membership, GError **error);
+void     imp_store_set_not_member (GError **error);
+
+typedef enum {
+  IMP_STORE_TX_BEGIN,
+  IMP_STORE_TX_COMMIT,
+  IMP_STORE_TX_ROLLBACK,
+} ImpStoreTx;
+
+/* The steps of the send transaction, one statement each, on the backend's connection conn. */
+typedef struct {
+  gboolean (*tx) (gpointer conn, ImpStoreTx what, GError **error);
+  /* Fills res (imp_store_chat_result_from_dedup_row) and sets *found if the key exists. */
+  gboolean (*dedup_get) (gpointer conn, const ImpChatRequest *req, ImpChatResult *res,
+                         gboolean *found, GError **error);
+  /* The user's status, 0 if there is no such (or a deleted) user. */
+  gboolean (*user_status) (gpointer conn, gint64 user_id, int *out_status, GError **error);
+  gboolean (*seq_next) (gpointer conn, gint64 user_id, gint64 *out_seq, GError **error);
+  /* Gives back the seq just taken (the counter row is still locked by this transaction).
+   * NULL for a backend whose dedup_insert never reports a duplicate. */
+  gboolean (*seq_undo) (gpointer conn, gint64 user_id, GError **error);
+  /* *out_duplicate (and TRUE) if another transaction committed the same key meanwhile. */
+  gboolean (*dedup_insert) (gpointer conn, const ImpChatRequest *req, const ImpChatResult *res,
+                            gboolean *out_duplicate, GError **error);
+  gboolean (*message_insert) (gpointer conn, const ImpChatRequest *req, const char *conv_id,
+                              GError **error);
+  gboolean (*uml_insert) (gpointer conn, gint64 user_id, gint64 seq, const ImpChatRequest *req,
+                          const char *conv_id, GError **error);
+  gboolean (*conversation_upsert) (gpointer conn, const ImpChatRequest *req, const char *conv_id,
+                                   GError **error);
+  gboolean (*ucl_upsert) (gpointer conn, gint64 user_id, gint64 peer_id, gint64 seq,
+                          const ImpChatRequest *req, const char *conv_id, GError **error);
+} ImpStoreChatOps;
+
+/* imp_store_chat_commit () for any backend: one transaction for the batch, per request dedup,
+ * recipient check, seqs, rows. On failure everything is rolled back and every result cleared. */
+gboolean imp_store_chat_run (const ImpStoreChatOps *ops, gpointer conn, const ImpChatRequest *reqs,
+                             guint n_reqs, ImpChatResult *results, GError **error);
+
+/* Migrations: data/migrations/<backend>/NNNN-name.sql, embedded as a GResource. apply runs one
+ * migration's SQL and records its version. Those above current run in numeric order; a schema
+ * newer than the program is refused. */
+typedef gboolean (*ImpStoreMigrationFunc) (gpointer data, gint64 version, const char *name,
+                                           const char *sql, GError **error);
+gboolean imp_store_migrations_apply (const char *backend, gint64 current,
+                                     ImpStoreMigrationFunc apply, gpointer data, GError **error);
+
+G_END_DECLS
