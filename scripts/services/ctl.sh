@@ -9,6 +9,7 @@
 # Ports: MariaDB 33306, Redis 36379, Kafka 39092 (controller 39093). Data: $IMPLUS_SERVICES_DIR
 # (default ./.services). Run scripts/services/install.sh once before.
 set -euo pipefail
+# shellcheck source=scripts/services/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 usage() { sed -n '2,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
@@ -17,21 +18,29 @@ cmd=${1:-}
 [ $# -gt 0 ] && shift
 case "$cmd" in
   start)
-    mapfile -t names < <(svc_expand "$@")
-    for n in "${names[@]}"; do svc_launch "$n"; done
+    svc_expand "$@"
+    names=("${SVC_NAMES[@]}")
+    # Each service starts (first-time init included) and is awaited in its own subshell, concurrently.
+    pids=()
+    for n in "${names[@]}"; do
+      (svc_launch "$n" && svc_await "$n") &
+      pids+=($!)
+    done
     rc=0
-    for n in "${names[@]}"; do svc_await "$n" || rc=1; done
+    for p in "${pids[@]}"; do wait "$p" || rc=1; done
     exit $rc
     ;;
   stop)
-    mapfile -t names < <(svc_expand "$@")
+    svc_expand "$@"
+    names=("${SVC_NAMES[@]}")
     rc=0
     # Reverse order of start: Kafka first, it is the slowest to stop.
     for ((i = ${#names[@]} - 1; i >= 0; i--)); do svc_kill "${names[$i]}" TERM || rc=1; done
     exit $rc
     ;;
   status)
-    mapfile -t names < <(svc_expand "$@")
+    svc_expand "$@"
+    names=("${SVC_NAMES[@]}")
     rc=0
     for n in "${names[@]}"; do svc_status "$n" || { s=$?; [ $rc -ne 0 ] || rc=$s; }; done
     exit $rc

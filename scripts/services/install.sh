@@ -8,6 +8,7 @@
 # only when changing KAFKA_VERSION in lib.sh and the pom, and review the result).
 # Needs root (or sudo) for apt-get.
 set -euo pipefail
+# shellcheck source=scripts/services/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 update_sums=0

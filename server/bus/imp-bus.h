@@ -43,6 +43,14 @@ struct _ImpBus {
 };
 
 ImpBus *imp_bus_local_new (void);
+#ifdef IMPLUS_HAVE_KAFKA
+/* brokers: bootstrap.servers ("host:port,..."); client_id names this process to the brokers;
+ * partitions: the partition count of the topics this bus creates (existing topics keep theirs).
+ * Creates the conversation and ack topics before returning: fails (IMP_ERROR_UNAVAILABLE) when
+ * the brokers do not answer. Extras (counters) are in bus/kafka/imp-bus-kafka.h. */
+ImpBus *imp_bus_kafka_new (const char *brokers, const char *client_id, guint partitions,
+                           GError **error);
+#endif
 
 void     imp_bus_free (ImpBus *self);
 gboolean imp_bus_publish (ImpBus *self, const char *topic, const char *key, GBytes *value,

@@ -29,6 +29,12 @@ struct _ImpCache {
 };
 
 ImpCache *imp_cache_memory_new (void);
+#ifdef IMPLUS_HAVE_REDIS
+/* Redis (hiredis) backend: keys start with key_prefix (NULL: "implus:"). Fails only for bad
+ * arguments; an unreachable Redis is retried in the background (docs/cache.md). */
+ImpCache *imp_cache_redis_new (const char *host, guint port, const char *key_prefix,
+                               GError **error);
+#endif
 
 void      imp_cache_free (ImpCache *self);
 /* Registers (or refreshes, from heartbeats) one connection of user_id on gateway_id. */

@@ -229,7 +229,11 @@ on_chat_batch (GPtrArray *records, gpointer user_data)
       item->req = (int) n_reqs++;
     }
 
-  if (n_reqs > 0 && !imp_store_chat_commit (self->store, reqs, n_reqs, results, &error))
+  static gint64 dbg_t, dbg_max, dbg_nb, dbg_nm, dbg_last; gint64 dbg_t0 = g_get_monotonic_time ();
+  gboolean dbg_ok = n_reqs == 0 || imp_store_chat_commit (self->store, reqs, n_reqs, results, &error);
+  { gint64 d = g_get_monotonic_time () - dbg_t0; dbg_t += d; dbg_max = MAX (dbg_max, d); dbg_nb++; dbg_nm += n;
+    if (dbg_t0 - dbg_last > 2000000) { g_printerr ("DBG batches %ld msgs %ld avg_n %.1f avg_commit_us %.0f max_us %ld\n", (long) dbg_nb, (long) dbg_nm, (double) dbg_nm / dbg_nb, (double) dbg_t / dbg_nb, (long) dbg_max); dbg_t = dbg_max = dbg_nb = dbg_nm = 0; dbg_last = dbg_t0; } }
+  if (!dbg_ok)
     {
       if (g_error_matches (error, IMP_ERROR, IMP_ERROR_UNAVAILABLE))
         {

@@ -1,4 +1,5 @@
-/* imp-store.c: the store interface's public wrappers and the record free functions. */
+/* imp-store.c: the store interface's public wrappers (with the argument checks every backend
+ * relies on) and the record free functions. */
 #include "imp-store.h"
 
 #include <string.h>
@@ -57,6 +58,7 @@ imp_store_user_create (ImpStore *self, const char *username, const char *nicknam
                        const char *password_hash, gint64 now_ms, gint64 *out_id, GError **error)
 {
   g_return_val_if_fail (self != NULL, FALSE);
+  g_return_val_if_fail (username != NULL && password_hash != NULL, FALSE);
   return self->vt->user_create (self, username, nickname, password_hash, now_ms, out_id, error);
 }
 
@@ -71,6 +73,7 @@ ImpUserRecord *
 imp_store_user_find (ImpStore *self, const char *username, GError **error)
 {
   g_return_val_if_fail (self != NULL, NULL);
+  g_return_val_if_fail (username != NULL, NULL);
   return self->vt->user_find (self, username, error);
 }
 
@@ -86,6 +89,7 @@ imp_store_token_revoke (ImpStore *self, const char *token_id, gint64 user_id, gi
                         GError **error)
 {
   g_return_val_if_fail (self != NULL, FALSE);
+  g_return_val_if_fail (token_id != NULL, FALSE);
   return self->vt->token_revoke (self, token_id, user_id, expires_s, error);
 }
 
@@ -94,6 +98,7 @@ imp_store_token_is_revoked (ImpStore *self, const char *token_id, gboolean *out_
                             GError **error)
 {
   g_return_val_if_fail (self != NULL, FALSE);
+  g_return_val_if_fail (token_id != NULL && out_revoked != NULL, FALSE);
   return self->vt->token_is_revoked (self, token_id, out_revoked, error);
 }
 
@@ -102,6 +107,7 @@ imp_store_chat_commit (ImpStore *self, const ImpChatRequest *reqs, guint n_reqs,
                        ImpChatResult *results, GError **error)
 {
   g_return_val_if_fail (self != NULL, FALSE);
+  g_return_val_if_fail (n_reqs == 0 || (reqs != NULL && results != NULL), FALSE);
   return self->vt->chat_commit (self, reqs, n_reqs, results, error);
 }
 
@@ -141,6 +147,7 @@ imp_store_delivery_record (ImpStore *self, gint64 user_id, const char *device_id
                            gint64 up_to_seq, GError **error)
 {
   g_return_val_if_fail (self != NULL, FALSE);
+  g_return_val_if_fail (device_id != NULL, FALSE);
   return self->vt->delivery_record (self, user_id, device_id, up_to_seq, error);
 }
 
@@ -148,5 +155,6 @@ gboolean
 imp_store_stream_max_seq (ImpStore *self, gint64 user_id, gint64 *out_seq, GError **error)
 {
   g_return_val_if_fail (self != NULL, FALSE);
+  g_return_val_if_fail (out_seq != NULL, FALSE);
   return self->vt->stream_max_seq (self, user_id, out_seq, error);
 }

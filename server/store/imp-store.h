@@ -117,6 +117,14 @@ struct _ImpStore {
 /* Opens the SQLite store at path (created and migrated as needed). */
 ImpStore  *imp_store_sqlite_open (const char *path, GError **error);
 
+#ifdef IMPLUS_HAVE_MYSQL
+/* Connects to a MySQL/MariaDB database (created beforehand; migrated as needed), with at most
+ * pool_size connections (0 = 4). IMP_ERROR_UNAVAILABLE if the server cannot be reached. */
+ImpStore  *imp_store_mysql_open (const char *host, guint port, const char *user,
+                                 const char *password, const char *database, guint pool_size,
+                                 GError **error);
+#endif
+
 void       imp_store_free (ImpStore *self);
 
 /* Creates a user; IMP_ERROR_CONFLICT if the username is taken. */

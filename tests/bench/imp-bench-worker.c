@@ -358,7 +358,11 @@ conn_handle (Conn *c, ImpEnvelope *env, gint64 *max_seq)
       handle_receipt (c, env->receipt);
       break;
     case IMPLUS__ENVELOPE__BODY_PUSH:
-      *max_seq = MAX (*max_seq, handle_push (c, env->push));
+      {
+        /* Not inside MAX(): the macro evaluates its arguments twice. */
+        gint64 seq = handle_push (c, env->push);
+        *max_seq = MAX (*max_seq, seq);
+      }
       break;
     case IMPLUS__ENVELOPE__BODY_HEARTBEAT:
       break;

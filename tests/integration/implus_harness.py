@@ -115,7 +115,7 @@ def run_main(name, body):
         log("work dir kept for inspection: %s" % workdir)
         for root, _dirs, files in os.walk(workdir):
             for f in files:
-                if f.endswith(".log"):
+                if f.endswith(".log") or f.endswith(".out"):
                     p = os.path.join(root, f)
                     log("---- tail of %s ----" % p)
                     try:
@@ -411,6 +411,8 @@ class Tty:
         env["XDG_CONFIG_HOME"] = os.path.join(self.workdir, "xdg-config-" + self.name)
         self.starts += 1
         self.stderr = open(os.path.join(self.workdir, "tty-%s-%d.log" % (self.name, self.starts)), "wb")
+        # Every stdout line is also kept on disk for post-mortems.
+        self.outfile = open(os.path.join(self.workdir, "tty-%s-%d.out" % (self.name, self.starts)), "w")
         with self.cond:
             self.lines = []
             self.eof = False
@@ -423,12 +425,14 @@ class Tty:
     def _reader(self, proc):
         for raw in proc.stdout:
             line = raw.decode("utf-8", "replace").rstrip("\n")
+            self.outfile.write(line + "\n")
             with self.cond:
                 self.lines.append(line)
                 self._track(line)
                 for h in list(self.hooks):
                     h(line)
                 self.cond.notify_all()
+        self.outfile.close()
         with self.cond:
             self.eof = True
             self.cond.notify_all()

@@ -27,11 +27,15 @@ def body(ck, workdir, cleanup):
     pid = srv.proc.pid
     threshold = max(1, (2 * N) // 4)
 
+    kill_lock = threading.Lock()
+
     def hook(_line):
-        if killed.is_set():
-            return
-        done = len(alice.sent) + len(bob.sent)
-        if done >= threshold:
+        with kill_lock:  # both readers run this hook; kill exactly once
+            if killed.is_set():
+                return
+            done = len(alice.sent) + len(bob.sent)
+            if done < threshold:
+                return
             os.kill(pid, signal.SIGKILL)
             at_kill.update(receipts=done, a_recv=alice.recv_from.get(str(bob_id), 0),
                            b_recv=bob.recv_from.get(str(alice_id), 0))

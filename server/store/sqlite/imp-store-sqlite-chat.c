@@ -1,16 +1,16 @@
-/* imp-store-sqlite-chat.c: the send transaction (DESIGN §2, §3). One BEGIN IMMEDIATE ... COMMIT
- * per batch; per request: dedup, recipient check, seqs, message, index rows, dedup key,
- * conversation rows. */
+/* imp-store-sqlite-chat.c: the SQLite statements of the send transaction (DESIGN §2, §3). The
+ * steps and their order are imp_store_chat_run ()'s (imp-store-common.c); here one
+ * BEGIN IMMEDIATE ... COMMIT per batch under the store's write lock. */
 #include "imp-store-sqlite-private.h"
-#include "imp-convid.h"
 
 #include <string.h>
 
 /* Looks the dedup key up; TRUE with *found set, FALSE on a database error. */
 static gboolean
-dedup_get (ImpSqliteConn *c, const ImpChatRequest *req, ImpChatResult *res, gboolean *found,
+dedup_get (gpointer conn, const ImpChatRequest *req, ImpChatResult *res, gboolean *found,
            GError **error)
 {
+  ImpSqliteConn *c = conn;
   sqlite3_stmt *stmt = imp_store_sqlite_stmt (c, IMP_SQL_DEDUP_GET, error);
   int rc;
 
@@ -21,14 +21,7 @@ dedup_get (ImpSqliteConn *c, const ImpChatRequest *req, ImpChatResult *res, gboo
   rc = sqlite3_step (stmt);
   *found = (rc == SQLITE_ROW);
   if (*found)
-    {
-      res->duplicate = TRUE;
-      res->msg_id = sqlite3_column_int64 (stmt, 0);
-      res->sender_seq = sqlite3_column_int64 (stmt, 1);
-      res->recipient_seq = sqlite3_column_int64 (stmt, 2);
-      res->conversation_id = g_strdup ((const char *) sqlite3_column_text (stmt, 3));
-      res->send_time_ms = sqlite3_column_int64 (stmt, 4);
-    }
+    imp_store_chat_result_from_dedup_row (&imp_store_sqlite_row, stmt, res);
   sqlite3_reset (stmt);
   if (rc != SQLITE_ROW && rc != SQLITE_DONE)
     {
@@ -38,10 +31,10 @@ dedup_get (ImpSqliteConn *c, const ImpChatRequest *req, ImpChatResult *res, gboo
   return TRUE;
 }
 
-/* The recipient's refusal code (NONE if it may receive), or FALSE on a database error. */
 static gboolean
-recipient_check (ImpSqliteConn *c, gint64 user_id, ImpErrorCode *out_code, GError **error)
+user_status (gpointer conn, gint64 user_id, int *out_status, GError **error)
 {
+  ImpSqliteConn *c = conn;
   sqlite3_stmt *stmt = imp_store_sqlite_stmt (c, IMP_SQL_USER_STATUS, error);
   int rc;
 
@@ -49,11 +42,7 @@ recipient_check (ImpSqliteConn *c, gint64 user_id, ImpErrorCode *out_code, GErro
     return FALSE;
   sqlite3_bind_int64 (stmt, 1, user_id);
   rc = sqlite3_step (stmt);
-  if (rc == SQLITE_ROW)
-    *out_code = sqlite3_column_int (stmt, 0) == IMP_USER_STATUS_BANNED ? IMP_ERROR_BANNED
-                                                                        : IMP_ERROR_NONE;
-  else
-    *out_code = IMP_ERROR_UNKNOWN_USER;
+  *out_status = (rc == SQLITE_ROW) ? sqlite3_column_int (stmt, 0) : 0;
   sqlite3_reset (stmt);
   if (rc != SQLITE_ROW && rc != SQLITE_DONE)
     {
@@ -66,8 +55,9 @@ recipient_check (ImpSqliteConn *c, gint64 user_id, ImpErrorCode *out_code, GErro
 /* The user's next seq: the counter row is bumped in this transaction, so a rollback takes it
  * back and seqs stay dense. */
 static gboolean
-seq_next (ImpSqliteConn *c, gint64 user_id, gint64 *out_seq, GError **error)
+seq_next (gpointer conn, gint64 user_id, gint64 *out_seq, GError **error)
 {
+  ImpSqliteConn *c = conn;
   sqlite3_stmt *stmt = imp_store_sqlite_stmt (c, IMP_SQL_SEQ_NEXT, error);
   int rc;
 
@@ -90,9 +80,10 @@ seq_next (ImpSqliteConn *c, gint64 user_id, gint64 *out_seq, GError **error)
 }
 
 static gboolean
-uml_insert (ImpSqliteConn *c, gint64 user_id, gint64 seq, const ImpChatRequest *req,
+uml_insert (gpointer conn, gint64 user_id, gint64 seq, const ImpChatRequest *req,
             const char *conv_id, GError **error)
 {
+  ImpSqliteConn *c = conn;
   sqlite3_stmt *stmt = imp_store_sqlite_stmt (c, IMP_SQL_UML_INSERT, error);
 
   if (stmt == NULL)
@@ -107,9 +98,10 @@ uml_insert (ImpSqliteConn *c, gint64 user_id, gint64 seq, const ImpChatRequest *
 }
 
 static gboolean
-ucl_upsert (ImpSqliteConn *c, gint64 user_id, gint64 peer_id, gint64 seq,
+ucl_upsert (gpointer conn, gint64 user_id, gint64 peer_id, gint64 seq,
             const ImpChatRequest *req, const char *conv_id, GError **error)
 {
+  ImpSqliteConn *c = conn;
   sqlite3_stmt *stmt = imp_store_sqlite_stmt (c, IMP_SQL_UCL_UPSERT, error);
 
   if (stmt == NULL)
@@ -124,8 +116,9 @@ ucl_upsert (ImpSqliteConn *c, gint64 user_id, gint64 peer_id, gint64 seq,
 }
 
 static gboolean
-message_insert (ImpSqliteConn *c, const ImpChatRequest *req, const char *conv_id, GError **error)
+message_insert (gpointer conn, const ImpChatRequest *req, const char *conv_id, GError **error)
 {
+  ImpSqliteConn *c = conn;
   sqlite3_stmt *stmt = imp_store_sqlite_stmt (c, IMP_SQL_MESSAGE_INSERT, error);
 
   if (stmt == NULL)
@@ -141,10 +134,13 @@ message_insert (ImpSqliteConn *c, const ImpChatRequest *req, const char *conv_id
   return imp_store_sqlite_run (c, stmt, error);
 }
 
+/* BEGIN IMMEDIATE serialises writers, so dedup_get has seen every committed key: a duplicate
+ * here cannot happen and would be an error. */
 static gboolean
-dedup_insert (ImpSqliteConn *c, const ImpChatRequest *req, const ImpChatResult *res,
-              GError **error)
+dedup_insert (gpointer conn, const ImpChatRequest *req, const ImpChatResult *res,
+              gboolean *out_duplicate, GError **error)
 {
+  ImpSqliteConn *c = conn;
   sqlite3_stmt *stmt = imp_store_sqlite_stmt (c, IMP_SQL_DEDUP_INSERT, error);
 
   if (stmt == NULL)
@@ -156,13 +152,15 @@ dedup_insert (ImpSqliteConn *c, const ImpChatRequest *req, const ImpChatResult *
   sqlite3_bind_int64 (stmt, 5, res->recipient_seq);
   sqlite3_bind_text (stmt, 6, res->conversation_id, -1, SQLITE_STATIC);
   sqlite3_bind_int64 (stmt, 7, res->send_time_ms);
+  *out_duplicate = FALSE;
   return imp_store_sqlite_run (c, stmt, error);
 }
 
 static gboolean
-conversation_upsert (ImpSqliteConn *c, const ImpChatRequest *req, const char *conv_id,
+conversation_upsert (gpointer conn, const ImpChatRequest *req, const char *conv_id,
                      GError **error)
 {
+  ImpSqliteConn *c = conn;
   sqlite3_stmt *stmt = imp_store_sqlite_stmt (c, IMP_SQL_CONV_UPSERT, error);
 
   if (stmt == NULL)
@@ -174,57 +172,38 @@ conversation_upsert (ImpSqliteConn *c, const ImpChatRequest *req, const char *co
   return imp_store_sqlite_run (c, stmt, error);
 }
 
-/* One request inside the open transaction. FALSE only on a database error (the batch then
- * rolls back); a refusal sets res->error_code and writes nothing. */
 static gboolean
-chat_one (ImpSqliteConn *c, const ImpChatRequest *req, ImpChatResult *res, GError **error)
+tx (gpointer conn, ImpStoreTx what, GError **error)
 {
-  gboolean self_chat = (req->to_user_id == req->sender_id);
-  gboolean found = FALSE;
-  ImpErrorCode code = IMP_ERROR_NONE;
+  ImpSqliteConn *c = conn;
 
-  memset (res, 0, sizeof *res);
-  if (req->client_msg_id == NULL || req->client_msg_id[0] == '\0' || req->content == NULL
-      || req->sender_id <= 0)
+  switch (what)
     {
-      res->error_code = IMP_ERROR_BAD_REQUEST;
+    case IMP_STORE_TX_BEGIN:
+      return imp_store_sqlite_tx (c, IMP_SQL_BEGIN_WRITE, error);
+    case IMP_STORE_TX_COMMIT:
+      return imp_store_sqlite_tx (c, IMP_SQL_COMMIT, error);
+    case IMP_STORE_TX_ROLLBACK:
+    default:
+      /* ROLLBACK fails only if SQLite already rolled back on its own (e.g. IOERR). */
+      if (!sqlite3_get_autocommit (c->db))
+        sqlite3_exec (c->db, "ROLLBACK", NULL, NULL, NULL);
       return TRUE;
     }
-  if (!dedup_get (c, req, res, &found, error))
-    return FALSE;
-  if (found)
-    return TRUE;
-
-  if (req->to_user_id <= 0)
-    code = IMP_ERROR_UNKNOWN_USER;
-  else if (!recipient_check (c, req->to_user_id, &code, error))
-    return FALSE;
-  if (code != IMP_ERROR_NONE)
-    {
-      res->error_code = code;
-      return TRUE;
-    }
-
-  res->msg_id = req->msg_id;
-  res->send_time_ms = req->now_ms;
-  res->conversation_id = imp_convid_private (req->sender_id, req->to_user_id);
-  if (!seq_next (c, req->sender_id, &res->sender_seq, error)
-      || (!self_chat && !seq_next (c, req->to_user_id, &res->recipient_seq, error))
-      || !message_insert (c, req, res->conversation_id, error)
-      || !uml_insert (c, req->sender_id, res->sender_seq, req, res->conversation_id, error)
-      || (!self_chat
-          && !uml_insert (c, req->to_user_id, res->recipient_seq, req, res->conversation_id,
-                          error))
-      || !dedup_insert (c, req, res, error)
-      || !conversation_upsert (c, req, res->conversation_id, error)
-      || !ucl_upsert (c, req->sender_id, req->to_user_id, res->sender_seq, req,
-                      res->conversation_id, error)
-      || (!self_chat
-          && !ucl_upsert (c, req->to_user_id, req->sender_id, res->recipient_seq, req,
-                          res->conversation_id, error)))
-    return FALSE;
-  return TRUE;
 }
+
+static const ImpStoreChatOps chat_ops = {
+  .tx = tx,
+  .dedup_get = dedup_get,
+  .user_status = user_status,
+  .seq_next = seq_next,
+  .seq_undo = NULL,
+  .dedup_insert = dedup_insert,
+  .message_insert = message_insert,
+  .uml_insert = uml_insert,
+  .conversation_upsert = conversation_upsert,
+  .ucl_upsert = ucl_upsert,
+};
 
 gboolean
 imp_store_sqlite_chat_commit (ImpStore *store, const ImpChatRequest *reqs, guint n_reqs,
@@ -234,34 +213,17 @@ imp_store_sqlite_chat_commit (ImpStore *store, const ImpChatRequest *reqs, guint
   ImpSqliteConn *conn;
   gboolean ok = FALSE;
 
-  g_return_val_if_fail (n_reqs == 0 || (reqs != NULL && results != NULL), FALSE);
-
-  memset (results, 0, n_reqs * sizeof *results);
   if (n_reqs == 0)
     return TRUE;
 
   g_mutex_lock (&self->write_lock);
-  if ((conn = imp_store_sqlite_conn_acquire (self, error)) == NULL)
-    goto out;
-  if (imp_store_sqlite_tx (conn, IMP_SQL_BEGIN_WRITE, error))
+  if ((conn = imp_store_sqlite_conn_acquire (self, error)) != NULL)
     {
-      guint i;
-
-      for (i = 0; i < n_reqs; i++)
-        if (!chat_one (conn, &reqs[i], &results[i], error))
-          break;
-      ok = (i == n_reqs) && imp_store_sqlite_tx (conn, IMP_SQL_COMMIT, error);
-      if (!ok)
-        {
-          /* ROLLBACK fails only if SQLite already rolled back on its own (e.g. IOERR). */
-          if (!sqlite3_get_autocommit (conn->db))
-            sqlite3_exec (conn->db, "ROLLBACK", NULL, NULL, NULL);
-          for (guint j = 0; j < n_reqs; j++)
-            imp_chat_result_clear (&results[j]);
-        }
+      ok = imp_store_chat_run (&chat_ops, conn, reqs, n_reqs, results, error);
+      imp_store_sqlite_conn_release (self, conn);
     }
-  imp_store_sqlite_conn_release (self, conn);
-out:
+  else
+    memset (results, 0, n_reqs * sizeof *results);
   g_mutex_unlock (&self->write_lock);
   return ok;
 }

@@ -4,7 +4,7 @@
 #pragma once
 
 #include <sqlite3.h>
-#include "store/imp-store.h"
+#include "store/imp-store-common.h"
 
 G_BEGIN_DECLS
 
@@ -64,6 +64,9 @@ gboolean       imp_store_sqlite_tx (ImpSqliteConn *conn, ImpSqlId id, GError **e
 /* IMP_ERROR_UNAVAILABLE for busy/locked/IO/full, IMP_ERROR_INTERNAL for the rest. */
 void           imp_store_sqlite_set_error (sqlite3 *db, int rc, const char *what, GError **error);
 
+/* Column getters over a stepped sqlite3_stmt. */
+extern const ImpStoreRowFuncs imp_store_sqlite_row;
+
 /* Applies the embedded migrations not yet applied, in order, in one transaction. */
 gboolean       imp_store_sqlite_migrate (sqlite3 *db, GError **error);
 
@@ -86,8 +89,5 @@ gboolean   imp_store_sqlite_stream_max_seq (ImpStore *store, gint64 user_id, gin
  * IMP_ERROR_FORBIDDEN for a conversation the user is not in. */
 gboolean   imp_store_sqlite_check_participant (ImpSqliteConn *conn, gint64 user_id,
                                                const char *conversation_id, GError **error);
-
-/* Largest page a pull or history call returns, whatever the caller asks. */
-#define IMP_STORE_SQLITE_PAGE_MAX 5000
 
 G_END_DECLS

@@ -2,25 +2,7 @@
  * read positions. Each call is one statement (or one read transaction), so it sees one
  * consistent snapshot; reads run on their own pooled connection, beside a write (WAL). */
 #include "imp-store-sqlite-private.h"
-#include "imp-convid.h"
 #include "imp-time.h"
-
-static ImpMessageRecord *
-message_from_row (sqlite3_stmt *stmt)
-{
-  ImpMessageRecord *rec = g_new0 (ImpMessageRecord, 1);
-
-  rec->msg_id = sqlite3_column_int64 (stmt, 0);
-  rec->conversation_id = g_strdup ((const char *) sqlite3_column_text (stmt, 1));
-  rec->sender_id = sqlite3_column_int64 (stmt, 2);
-  rec->to_user_id = sqlite3_column_int64 (stmt, 3);
-  rec->seq = sqlite3_column_int64 (stmt, 4);
-  rec->content = g_strdup ((const char *) sqlite3_column_text (stmt, 5));
-  rec->content_type = sqlite3_column_int (stmt, 6);
-  rec->send_time_ms = sqlite3_column_int64 (stmt, 7);
-  rec->client_msg_id = g_strdup ((const char *) sqlite3_column_text (stmt, 8));
-  return rec;
-}
 
 /* Steps stmt (bound) and collects message rows. */
 static GPtrArray *
@@ -30,7 +12,7 @@ collect_messages (ImpSqliteConn *conn, sqlite3_stmt *stmt, GError **error)
   int rc;
 
   while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
-    g_ptr_array_add (out, message_from_row (stmt));
+    g_ptr_array_add (out, imp_store_message_from_row (&imp_store_sqlite_row, stmt));
   sqlite3_reset (stmt);
   if (rc != SQLITE_DONE)
     {
@@ -55,7 +37,7 @@ imp_store_sqlite_stream_pull (ImpStore *store, gint64 user_id, gint64 after_seq,
     {
       sqlite3_bind_int64 (stmt, 1, user_id);
       sqlite3_bind_int64 (stmt, 2, after_seq);
-      sqlite3_bind_int64 (stmt, 3, MIN (limit, IMP_STORE_SQLITE_PAGE_MAX));
+      sqlite3_bind_int64 (stmt, 3, imp_store_page_limit (limit));
       out = collect_messages (conn, stmt, error);
     }
   imp_store_sqlite_conn_release (self, conn);
@@ -66,25 +48,15 @@ gboolean
 imp_store_sqlite_check_participant (ImpSqliteConn *conn, gint64 user_id,
                                     const char *conversation_id, GError **error)
 {
-  ImpConvKind kind;
-  gint64 a, b;
+  gboolean need_membership;
   sqlite3_stmt *stmt;
   int rc;
 
-  if (conversation_id == NULL || !imp_convid_parse (conversation_id, &kind, &a, &b, NULL))
-    {
-      g_set_error (error, IMP_ERROR, IMP_ERROR_BAD_REQUEST, "malformed conversation id");
-      return FALSE;
-    }
-  if (kind == IMP_CONV_PRIVATE)
-    {
-      if (a == user_id || b == user_id)
-        return TRUE;
-      g_set_error (error, IMP_ERROR, IMP_ERROR_FORBIDDEN, "not a participant of this conversation");
-      return FALSE;
-    }
+  if (!imp_store_conversation_access (user_id, conversation_id, &need_membership, error))
+    return FALSE;
+  if (!need_membership)
+    return TRUE;
 
-  /* Groups arrive with migration 0002; until then a group is one the user has a list row for. */
   if ((stmt = imp_store_sqlite_stmt (conn, IMP_SQL_UCL_EXISTS, error)) == NULL)
     return FALSE;
   sqlite3_bind_int64 (stmt, 1, user_id);
@@ -94,7 +66,7 @@ imp_store_sqlite_check_participant (ImpSqliteConn *conn, gint64 user_id,
   if (rc == SQLITE_ROW)
     return TRUE;
   if (rc == SQLITE_DONE)
-    g_set_error (error, IMP_ERROR, IMP_ERROR_FORBIDDEN, "not a member of this conversation");
+    imp_store_set_not_member (error);
   else
     imp_store_sqlite_set_error (conn->db, rc, "membership", error);
   return FALSE;
@@ -118,42 +90,11 @@ imp_store_sqlite_conversation_history (ImpStore *store, gint64 user_id,
       sqlite3_bind_int64 (stmt, 1, user_id);
       sqlite3_bind_text (stmt, 2, conversation_id, -1, SQLITE_STATIC);
       sqlite3_bind_int64 (stmt, 3, before_seq > 0 ? before_seq : G_MAXINT64);
-      sqlite3_bind_int64 (stmt, 4, MIN (limit, IMP_STORE_SQLITE_PAGE_MAX));
+      sqlite3_bind_int64 (stmt, 4, imp_store_page_limit (limit));
       out = collect_messages (conn, stmt, error);
     }
   imp_store_sqlite_conn_release (self, conn);
   return out;
-}
-
-static ImpConversationRecord *
-conversation_from_row (sqlite3_stmt *stmt)
-{
-  ImpConversationRecord *rec = g_new0 (ImpConversationRecord, 1);
-  ImpMessageRecord *msg;
-
-  rec->conversation_id = g_strdup ((const char *) sqlite3_column_text (stmt, 0));
-  rec->kind = g_str_has_prefix (rec->conversation_id, "group_") ? IMP_CONV_GROUP : IMP_CONV_PRIVATE;
-  rec->peer_id = sqlite3_column_int64 (stmt, 1);
-  rec->peer_username = g_strdup ((const char *) sqlite3_column_text (stmt, 2));
-  rec->read_seq = sqlite3_column_int64 (stmt, 3);
-  rec->last_seq = sqlite3_column_int64 (stmt, 4);
-  rec->updated_ms = sqlite3_column_int64 (stmt, 5);
-  rec->unread = sqlite3_column_int64 (stmt, 6);
-  if (sqlite3_column_type (stmt, 7) == SQLITE_NULL)
-    return rec;
-
-  msg = g_new0 (ImpMessageRecord, 1);
-  msg->msg_id = sqlite3_column_int64 (stmt, 7);
-  msg->conversation_id = g_strdup (rec->conversation_id);
-  msg->sender_id = sqlite3_column_int64 (stmt, 8);
-  msg->to_user_id = sqlite3_column_int64 (stmt, 9);
-  msg->seq = rec->last_seq;
-  msg->content = g_strdup ((const char *) sqlite3_column_text (stmt, 10));
-  msg->content_type = sqlite3_column_int (stmt, 11);
-  msg->send_time_ms = sqlite3_column_int64 (stmt, 12);
-  msg->client_msg_id = g_strdup ((const char *) sqlite3_column_text (stmt, 13));
-  rec->last_message = msg;
-  return rec;
 }
 
 GPtrArray *
@@ -172,7 +113,7 @@ imp_store_sqlite_conversations_list (ImpStore *store, gint64 user_id, GError **e
       out = g_ptr_array_new_with_free_func ((GDestroyNotify) imp_conversation_record_free);
       sqlite3_bind_int64 (stmt, 1, user_id);
       while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
-        g_ptr_array_add (out, conversation_from_row (stmt));
+        g_ptr_array_add (out, imp_store_conversation_from_row (&imp_store_sqlite_row, stmt));
       sqlite3_reset (stmt);
       if (rc != SQLITE_DONE)
         {
@@ -220,8 +161,6 @@ imp_store_sqlite_stream_max_seq (ImpStore *store, gint64 user_id, gint64 *out_se
   sqlite3_stmt *stmt;
   gboolean ok = FALSE;
   int rc;
-
-  g_return_val_if_fail (out_seq != NULL, FALSE);
 
   if ((conn = imp_store_sqlite_conn_acquire (self, error)) == NULL)
     return FALSE;

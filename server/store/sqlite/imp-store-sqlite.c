@@ -10,53 +10,33 @@
 #define IDLE_MAX 8
 #define BUSY_TIMEOUT_MS 5000
 
-#define MSG_COLUMNS \
-  "m.msg_id, m.conversation_id, m.sender_id, m.to_id, l.seq, m.content, m.content_type, " \
-  "m.send_time, CASE WHEN m.sender_id = l.user_id THEN m.client_msg_id END"
-
 static const char *const sql_text[IMP_SQL_N_STMTS] = {
   [IMP_SQL_BEGIN_READ] = "BEGIN",
   [IMP_SQL_BEGIN_WRITE] = "BEGIN IMMEDIATE",
   [IMP_SQL_COMMIT] = "COMMIT",
   [IMP_SQL_ROLLBACK] = "ROLLBACK",
-  [IMP_SQL_USER_INSERT] =
-    "INSERT INTO users (user_id, username, password, status, create_time, update_time) "
-    "VALUES (?1, ?2, ?3, 1, ?4, ?4)",
-  [IMP_SQL_USER_GET] =
-    "SELECT id, user_id, username, password, status, create_time FROM users "
-    "WHERE id = ?1 AND deleted = 0",
-  [IMP_SQL_USER_FIND] =
-    "SELECT id, user_id, username, password, status, create_time FROM users "
-    "WHERE user_id = ?1 AND deleted = 0",
-  [IMP_SQL_USER_TOUCH] =
-    "UPDATE users SET last_login_time = ?2, update_time = ?2 WHERE id = ?1 AND deleted = 0",
-  [IMP_SQL_USER_STATUS] = "SELECT status FROM users WHERE id = ?1 AND deleted = 0",
+  [IMP_SQL_USER_INSERT] = IMP_STORE_SQL_USER_INSERT,
+  [IMP_SQL_USER_GET] = IMP_STORE_SQL_USER_GET,
+  [IMP_SQL_USER_FIND] = IMP_STORE_SQL_USER_FIND,
+  [IMP_SQL_USER_TOUCH] = IMP_STORE_SQL_USER_TOUCH,
+  [IMP_SQL_USER_STATUS] = IMP_STORE_SQL_USER_STATUS,
   [IMP_SQL_TOKEN_INSERT] =
     "INSERT INTO revoked_token (token_id, user_id, expires_s) VALUES (?1, ?2, ?3) "
     "ON CONFLICT (token_id) DO NOTHING",
-  [IMP_SQL_TOKEN_PURGE] = "DELETE FROM revoked_token WHERE expires_s < ?1",
-  [IMP_SQL_TOKEN_GET] = "SELECT 1 FROM revoked_token WHERE token_id = ?1",
+  [IMP_SQL_TOKEN_PURGE] = IMP_STORE_SQL_TOKEN_PURGE,
+  [IMP_SQL_TOKEN_GET] = IMP_STORE_SQL_TOKEN_GET,
   [IMP_SQL_DELIVERY_UPSERT] =
     "INSERT INTO device_delivery (user_id, device_id, up_to_seq, update_time) "
     "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (user_id, device_id) DO UPDATE SET "
     "up_to_seq = max(up_to_seq, excluded.up_to_seq), update_time = excluded.update_time",
-  [IMP_SQL_DEDUP_GET] =
-    "SELECT msg_id, sender_seq, recipient_seq, conversation_id, send_time FROM send_dedup "
-    "WHERE sender_id = ?1 AND client_msg_id = ?2",
-  [IMP_SQL_DEDUP_INSERT] =
-    "INSERT INTO send_dedup (sender_id, client_msg_id, msg_id, sender_seq, recipient_seq, "
-    "conversation_id, send_time) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+  [IMP_SQL_DEDUP_GET] = IMP_STORE_SQL_DEDUP_GET,
+  [IMP_SQL_DEDUP_INSERT] = IMP_STORE_SQL_DEDUP_INSERT,
   [IMP_SQL_SEQ_NEXT] =
     "INSERT INTO user_seq (user_id, seq) VALUES (?1, 1) "
     "ON CONFLICT (user_id) DO UPDATE SET seq = seq + 1 RETURNING seq",
-  [IMP_SQL_SEQ_GET] = "SELECT seq FROM user_seq WHERE user_id = ?1",
-  [IMP_SQL_MESSAGE_INSERT] =
-    "INSERT INTO message (msg_id, conversation_id, sender_id, to_id, msg_type, content_type, "
-    "content, client_msg_id, send_time, update_time) "
-    "VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6, ?7, ?8, ?8)",
-  [IMP_SQL_UML_INSERT] =
-    "INSERT INTO user_msg_list (user_id, msg_id, conversation_id, seq, sender_id, create_time) "
-    "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+  [IMP_SQL_SEQ_GET] = IMP_STORE_SQL_SEQ_GET,
+  [IMP_SQL_MESSAGE_INSERT] = IMP_STORE_SQL_MESSAGE_INSERT,
+  [IMP_SQL_UML_INSERT] = IMP_STORE_SQL_UML_INSERT,
   [IMP_SQL_CONV_UPSERT] =
     "INSERT INTO conversation (conversation_id, type, member_count, last_msg_id, "
     "last_msg_time, create_time, update_time) VALUES (?1, 1, ?2, ?3, ?4, ?4, ?4) "
@@ -69,31 +49,28 @@ static const char *const sql_text[IMP_SQL_N_STMTS] = {
     "ON CONFLICT (user_id, conversation_id) DO UPDATE SET last_seq = excluded.last_seq, "
     "last_msg_id = excluded.last_msg_id, last_update_time = excluded.last_update_time, "
     "update_time = excluded.update_time",
-  [IMP_SQL_UCL_EXISTS] =
-    "SELECT 1 FROM user_conversation_list WHERE user_id = ?1 AND conversation_id = ?2",
+  [IMP_SQL_UCL_EXISTS] = IMP_STORE_SQL_UCL_EXISTS,
   [IMP_SQL_UCL_MARK_READ] =
     "UPDATE user_conversation_list SET last_read_seq = min(?3, last_seq), update_time = ?4 "
     "WHERE user_id = ?1 AND conversation_id = ?2 AND min(?3, last_seq) > last_read_seq",
-  [IMP_SQL_STREAM_PULL] =
-    "SELECT " MSG_COLUMNS " FROM user_msg_list l JOIN message m ON m.msg_id = l.msg_id "
-    "WHERE l.user_id = ?1 AND l.seq > ?2 ORDER BY l.seq LIMIT ?3",
-  [IMP_SQL_HISTORY] =
-    "SELECT " MSG_COLUMNS " FROM user_msg_list l JOIN message m ON m.msg_id = l.msg_id "
-    "WHERE l.user_id = ?1 AND l.conversation_id = ?2 AND l.seq < ?3 "
-    "ORDER BY l.seq DESC LIMIT ?4",
-  [IMP_SQL_CONV_LIST] =
-    "SELECT c.conversation_id, c.peer_id, u.user_id, c.last_read_seq, c.last_seq, "
-    "c.last_update_time, "
-    "(SELECT count(*) FROM user_msg_list l WHERE l.user_id = c.user_id "
-    " AND l.conversation_id = c.conversation_id AND l.seq > c.last_read_seq "
-    " AND l.sender_id <> c.user_id), "
-    "m.msg_id, m.sender_id, m.to_id, m.content, m.content_type, m.send_time, "
-    "CASE WHEN m.sender_id = c.user_id THEN m.client_msg_id END "
-    "FROM user_conversation_list c "
-    "LEFT JOIN users u ON u.id = c.peer_id "
-    "LEFT JOIN message m ON m.msg_id = c.last_msg_id "
-    "WHERE c.user_id = ?1 ORDER BY c.last_update_time DESC, c.last_seq DESC",
+  [IMP_SQL_STREAM_PULL] = IMP_STORE_SQL_STREAM_PULL,
+  [IMP_SQL_HISTORY] = IMP_STORE_SQL_HISTORY,
+  [IMP_SQL_CONV_LIST] = IMP_STORE_SQL_CONV_LIST,
 };
+
+static gint64
+row_int64 (gpointer row, int col)
+{
+  return sqlite3_column_int64 (row, col);
+}
+
+static const char *
+row_text (gpointer row, int col)
+{
+  return (const char *) sqlite3_column_text (row, col);
+}
+
+const ImpStoreRowFuncs imp_store_sqlite_row = { row_int64, row_text };
 
 void
 imp_store_sqlite_set_error (sqlite3 *db, int rc, const char *what, GError **error)
@@ -234,20 +211,6 @@ imp_store_sqlite_conn_release (ImpStoreSqlite *self, ImpSqliteConn *conn)
 
 /* Users */
 
-static ImpUserRecord *
-user_from_row (sqlite3_stmt *stmt)
-{
-  ImpUserRecord *rec = g_new0 (ImpUserRecord, 1);
-
-  rec->id = sqlite3_column_int64 (stmt, 0);
-  rec->username = g_strdup ((const char *) sqlite3_column_text (stmt, 1));
-  rec->nickname = g_strdup ((const char *) sqlite3_column_text (stmt, 2));
-  rec->password_hash = g_strdup ((const char *) sqlite3_column_text (stmt, 3));
-  rec->status = sqlite3_column_int (stmt, 4);
-  rec->created_ms = sqlite3_column_int64 (stmt, 5);
-  return rec;
-}
-
 static gboolean
 sqlite_user_create (ImpStore *store, const char *username, const char *nickname,
                     const char *password_hash, gint64 now_ms, gint64 *out_id, GError **error)
@@ -257,8 +220,6 @@ sqlite_user_create (ImpStore *store, const char *username, const char *nickname,
   sqlite3_stmt *stmt;
   gboolean ok = FALSE;
   int rc;
-
-  g_return_val_if_fail (username != NULL && password_hash != NULL, FALSE);
 
   g_mutex_lock (&self->write_lock);
   if ((conn = imp_store_sqlite_conn_acquire (self, error)) == NULL)
@@ -307,7 +268,7 @@ user_lookup (ImpStoreSqlite *self, ImpSqlId id, gint64 user_id, const char *user
         sqlite3_bind_int64 (stmt, 1, user_id);
       rc = sqlite3_step (stmt);
       if (rc == SQLITE_ROW)
-        rec = user_from_row (stmt);
+        rec = imp_store_user_from_row (&imp_store_sqlite_row, stmt);
       else if (rc == SQLITE_DONE)
         g_set_error (error, IMP_ERROR, IMP_ERROR_UNKNOWN_USER, "no such user");
       else
@@ -327,7 +288,6 @@ sqlite_user_get (ImpStore *store, gint64 id, GError **error)
 static ImpUserRecord *
 sqlite_user_find (ImpStore *store, const char *username, GError **error)
 {
-  g_return_val_if_fail (username != NULL, NULL);
   return user_lookup ((ImpStoreSqlite *) store, IMP_SQL_USER_FIND, 0, username, error);
 }
 
@@ -417,8 +377,6 @@ sqlite_token_revoke (ImpStore *store, const char *token_id, gint64 user_id, gint
 {
   WriteArgs a = { .user_id = user_id, .text = token_id, .value = expires_s, .now = imp_now_s () };
 
-  g_return_val_if_fail (token_id != NULL, FALSE);
-
   if (!write_one ((ImpStoreSqlite *) store, IMP_SQL_TOKEN_INSERT, bind_token, &a, NULL, error))
     return FALSE;
   /* Tokens past their expiry are refused anyway: drop their revocations (indexed range). */
@@ -434,8 +392,6 @@ sqlite_token_is_revoked (ImpStore *store, const char *token_id, gboolean *out_re
   sqlite3_stmt *stmt;
   gboolean ok = FALSE;
   int rc;
-
-  g_return_val_if_fail (token_id != NULL && out_revoked != NULL, FALSE);
 
   if ((conn = imp_store_sqlite_conn_acquire (self, error)) == NULL)
     return FALSE;
@@ -475,7 +431,6 @@ sqlite_delivery_record (ImpStore *store, gint64 user_id, const char *device_id, 
 {
   WriteArgs a = { .user_id = user_id, .text = device_id, .value = up_to_seq, .now = imp_now_ms () };
 
-  g_return_val_if_fail (device_id != NULL, FALSE);
   return write_one ((ImpStoreSqlite *) store, IMP_SQL_DELIVERY_UPSERT, bind_delivery, &a, NULL,
                     error);
 }

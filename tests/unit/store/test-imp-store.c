@@ -1,4 +1,8 @@
-/* test-imp-store-sqlite.c: the SQLite store against the invariants of DESIGN §3. */
+/* test-imp-store.c: the store against the invariants of DESIGN §3, the same cases for every
+ * backend (a table of backend openers): SQLite always; MySQL/MariaDB when IMPLUS_TEST_MYSQL is
+ * "host:port:user:password:database" (each case starts from an empty database), else skipped.
+ * MySQL-only cases: two stores (two connection pools, as two processes) on the same users,
+ * a killed connection, concurrent migration, an unreachable server. */
 #include <glib.h>
 #include <glib/gstdio.h>
 #include <sqlite3.h>
@@ -8,23 +12,210 @@
 #include "store/imp-store.h"
 #include "imp-convid.h"
 
+#ifdef IMPLUS_HAVE_MYSQL
+#include <mysql.h>
+#endif
+
+typedef struct _Backend Backend;
+
 typedef struct {
+  const Backend *backend;
   char     *dir;
-  char     *path;
+  char     *path;   /* SQLite */
+  gpointer  admin;  /* MySQL: a connection of the test's own (MYSQL *) */
   ImpStore *store;
 } Fixture;
 
+struct _Backend {
+  const char *name;
+  void      (*setup) (Fixture *f);
+  ImpStore *(*open) (Fixture *f, GError **error);
+  /* The first column of the first row of sql run on a connection of the test's own, -1 if no
+   * row. */
+  gint64    (*sql_int) (Fixture *f, const char *sql);
+  void      (*teardown) (Fixture *f);
+};
+
 static gint next_msg_id = 1000;
 
+/* SQLite */
+
 static void
-fixture_setup (Fixture *f, gconstpointer data)
+sqlite_setup (Fixture *f)
 {
   g_autoptr(GError) error = NULL;
 
   f->dir = g_dir_make_tmp ("implus-store-XXXXXX", &error);
   g_assert_no_error (error);
   f->path = g_build_filename (f->dir, "store.db", NULL);
-  f->store = imp_store_sqlite_open (f->path, &error);
+}
+
+static ImpStore *
+sqlite_open (Fixture *f, GError **error)
+{
+  return imp_store_sqlite_open (f->path, error);
+}
+
+static void
+remove_db_files (const char *path)
+{
+  const char *suffixes[] = { "", "-wal", "-shm" };
+
+  for (guint i = 0; i < G_N_ELEMENTS (suffixes); i++)
+    {
+      g_autofree char *p = g_strconcat (path, suffixes[i], NULL);
+      g_remove (p);
+    }
+}
+
+static void
+sqlite_teardown (Fixture *f)
+{
+  remove_db_files (f->path);
+  g_assert_cmpint (g_rmdir (f->dir), ==, 0);
+  g_free (f->path);
+  g_free (f->dir);
+}
+
+static gint64
+sqlite_sql_int (Fixture *f, const char *sql)
+{
+  sqlite3 *db = NULL;
+  sqlite3_stmt *stmt = NULL;
+  gint64 v = -1;
+
+  g_assert_cmpint (sqlite3_open (f->path, &db), ==, SQLITE_OK);
+  g_assert_cmpint (sqlite3_prepare_v2 (db, sql, -1, &stmt, NULL), ==, SQLITE_OK);
+  if (sqlite3_step (stmt) == SQLITE_ROW)
+    v = sqlite3_column_int64 (stmt, 0);
+  sqlite3_finalize (stmt);
+  sqlite3_close (db);
+  return v;
+}
+
+static const Backend sqlite_backend = {
+  "sqlite", sqlite_setup, sqlite_open, sqlite_sql_int, sqlite_teardown,
+};
+
+/* MySQL */
+
+#ifdef IMPLUS_HAVE_MYSQL
+#define MYSQL_SKIP "IMPLUS_TEST_MYSQL not set: needs a MariaDB started by scripts/services/start.sh mariadb"
+
+typedef struct {
+  char  *host, *user, *password, *database;
+  guint  port;
+} MysqlParams;
+
+static MysqlParams mysql_params;
+
+/* IMPLUS_TEST_MYSQL = host:port:user:password:database; FALSE if unset. */
+static gboolean
+mysql_params_load (void)
+{
+  const char *env = g_getenv ("IMPLUS_TEST_MYSQL");
+  g_auto(GStrv) parts = NULL;
+
+  if (env == NULL || env[0] == '\0')
+    return FALSE;
+  parts = g_strsplit (env, ":", 5);
+  if (g_strv_length (parts) != 5)
+    g_error ("IMPLUS_TEST_MYSQL must be host:port:user:password:database");
+  mysql_params.host = g_strdup (parts[0]);
+  mysql_params.port = (guint) g_ascii_strtoull (parts[1], NULL, 10);
+  mysql_params.user = g_strdup (parts[2]);
+  mysql_params.password = g_strdup (parts[3]);
+  mysql_params.database = g_strdup (parts[4]);
+  return TRUE;
+}
+
+static MYSQL *
+mysql_admin_connect (void)
+{
+  MYSQL *m = mysql_init (NULL);
+
+  if (mysql_real_connect (m, mysql_params.host, mysql_params.user, mysql_params.password,
+                          mysql_params.database, mysql_params.port, NULL, 0) == NULL)
+    g_error ("cannot connect to %s:%u: %s", mysql_params.host, mysql_params.port, mysql_error (m));
+  return m;
+}
+
+static void
+mysql_admin_exec (MYSQL *m, const char *sql)
+{
+  if (mysql_query (m, sql) != 0)
+    g_error ("%s: %s", sql, mysql_error (m));
+}
+
+static void
+mysql_setup (Fixture *f)
+{
+  MYSQL *m = mysql_admin_connect ();
+  MYSQL_RES *res;
+  MYSQL_ROW row;
+  g_autoptr(GPtrArray) tables = g_ptr_array_new_with_free_func (g_free);
+
+  f->admin = m;
+  /* Every case starts from an empty database, so migrations run from scratch each time. */
+  mysql_admin_exec (m, "SELECT table_name FROM information_schema.tables "
+                       "WHERE table_schema = DATABASE()");
+  res = mysql_store_result (m);
+  while ((row = mysql_fetch_row (res)) != NULL)
+    g_ptr_array_add (tables, g_strdup_printf ("DROP TABLE IF EXISTS `%s`", row[0]));
+  mysql_free_result (res);
+  for (guint i = 0; i < tables->len; i++)
+    mysql_admin_exec (m, tables->pdata[i]);
+}
+
+static ImpStore *
+mysql_open_pool (guint pool_size, GError **error)
+{
+  return imp_store_mysql_open (mysql_params.host, mysql_params.port, mysql_params.user,
+                               mysql_params.password, mysql_params.database, pool_size, error);
+}
+
+static ImpStore *
+mysql_open (Fixture *f, GError **error)
+{
+  return mysql_open_pool (4, error);
+}
+
+static gint64
+mysql_sql_int (Fixture *f, const char *sql)
+{
+  MYSQL_RES *res;
+  MYSQL_ROW row;
+  gint64 v = -1;
+
+  mysql_admin_exec (f->admin, sql);
+  res = mysql_store_result (f->admin);
+  if (res == NULL)
+    return -1;
+  if ((row = mysql_fetch_row (res)) != NULL && row[0] != NULL)
+    v = g_ascii_strtoll (row[0], NULL, 10);
+  mysql_free_result (res);
+  return v;
+}
+
+static void
+mysql_teardown (Fixture *f)
+{
+  mysql_close (f->admin);
+}
+
+static const Backend mysql_backend = {
+  "mysql", mysql_setup, mysql_open, mysql_sql_int, mysql_teardown,
+};
+#endif
+
+static void
+fixture_setup (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+
+  f->backend = data;
+  f->backend->setup (f);
+  f->store = f->backend->open (f, &error);
   g_assert_no_error (error);
   g_assert_nonnull (f->store);
 }
@@ -32,17 +223,14 @@ fixture_setup (Fixture *f, gconstpointer data)
 static void
 fixture_teardown (Fixture *f, gconstpointer data)
 {
-  const char *suffixes[] = { "", "-wal", "-shm" };
-
   g_clear_pointer (&f->store, imp_store_free);
-  for (guint i = 0; i < G_N_ELEMENTS (suffixes); i++)
-    {
-      g_autofree char *p = g_strconcat (f->path, suffixes[i], NULL);
-      g_remove (p);
-    }
-  g_assert_cmpint (g_rmdir (f->dir), ==, 0);
-  g_free (f->path);
-  g_free (f->dir);
+  f->backend->teardown (f);
+}
+
+static gint64
+sql_int (Fixture *f, const char *sql)
+{
+  return f->backend->sql_int (f, sql);
 }
 
 static gint64
@@ -75,23 +263,6 @@ send_one (ImpStore *store, gint64 from, gint64 to, const char *cmid, ImpChatResu
 
   g_assert_true (imp_store_chat_commit (store, &r, 1, res, &error));
   g_assert_no_error (error);
-}
-
-/* Runs one SQL query on the file with a separate connection; returns the first column. */
-static gint64
-sql_int (const char *path, const char *sql)
-{
-  sqlite3 *db = NULL;
-  sqlite3_stmt *stmt = NULL;
-  gint64 v = -1;
-
-  g_assert_cmpint (sqlite3_open (path, &db), ==, SQLITE_OK);
-  g_assert_cmpint (sqlite3_prepare_v2 (db, sql, -1, &stmt, NULL), ==, SQLITE_OK);
-  if (sqlite3_step (stmt) == SQLITE_ROW)
-    v = sqlite3_column_int64 (stmt, 0);
-  sqlite3_finalize (stmt);
-  sqlite3_close (db);
-  return v;
 }
 
 static void
@@ -175,7 +346,7 @@ test_chat_batch (Fixture *f, gconstpointer data)
   ImpChatResult again = { 0 };
 
   sql = g_strdup_printf ("UPDATE users SET status = 2 WHERE id = %" G_GINT64_FORMAT, c);
-  g_assert_cmpint (sql_int (f->path, sql), ==, -1);
+  g_assert_cmpint (sql_int (f, sql), ==, -1);
 
   reqs[0] = req (a, b, "m1", "one");
   reqs[1] = req (a, 9999, "m-unknown", "lost");
@@ -221,8 +392,8 @@ test_chat_batch (Fixture *f, gconstpointer data)
   assert_dense_stream (f->store, a, 4);
   assert_dense_stream (f->store, b, 4);
   assert_dense_stream (f->store, c, 0);
-  g_assert_cmpint (sql_int (f->path, "SELECT count(*) FROM message"), ==, 4);
-  g_assert_cmpint (sql_int (f->path, "SELECT count(*) FROM send_dedup"), ==, 4);
+  g_assert_cmpint (sql_int (f, "SELECT count(*) FROM message"), ==, 4);
+  g_assert_cmpint (sql_int (f, "SELECT count(*) FROM send_dedup"), ==, 4);
 
   /* A retry in a later batch gets the original receipt. */
   send_one (f->store, b, a, "m2", &again);
@@ -255,7 +426,7 @@ test_rollback (Fixture *f, gconstpointer data)
 
   /* Nothing of the batch stayed, and the next send gets seq 1. */
   assert_dense_stream (f->store, a, 0);
-  g_assert_cmpint (sql_int (f->path, "SELECT count(*) FROM send_dedup"), ==, 0);
+  g_assert_cmpint (sql_int (f, "SELECT count(*) FROM send_dedup"), ==, 0);
   reqs[2].msg_id = 777777;
   g_assert_true (imp_store_chat_commit (f->store, reqs, 3, res, &error));
   g_assert_cmpint (res[0].sender_seq, ==, 1);
@@ -490,16 +661,16 @@ test_reopen (Fixture *f, gconstpointer data)
   g_autofree char *ab = imp_convid_private (a, b);
 
   g_assert_true (imp_store_conversation_mark_read (f->store, b, ab, 1, &error));
-  applied = sql_int (f->path, "SELECT count(*) FROM schema_version");
-  applied_ms = sql_int (f->path, "SELECT max(applied_ms) FROM schema_version");
+  applied = sql_int (f, "SELECT count(*) FROM schema_version");
+  applied_ms = sql_int (f, "SELECT max(applied_ms) FROM schema_version");
   g_assert_cmpint (applied, >=, 1);
 
   g_clear_pointer (&f->store, imp_store_free);
-  f->store = imp_store_sqlite_open (f->path, &error);
+  f->store = f->backend->open (f, &error);
   g_assert_no_error (error);
 
-  g_assert_cmpint (sql_int (f->path, "SELECT count(*) FROM schema_version"), ==, applied);
-  g_assert_cmpint (sql_int (f->path, "SELECT max(applied_ms) FROM schema_version"), ==, applied_ms);
+  g_assert_cmpint (sql_int (f, "SELECT count(*) FROM schema_version"), ==, applied);
+  g_assert_cmpint (sql_int (f, "SELECT max(applied_ms) FROM schema_version"), ==, applied_ms);
   {
     g_autoptr(ImpUserRecord) u = imp_store_user_find (f->store, "bob", &error);
     g_assert_no_error (error);
@@ -528,7 +699,28 @@ typedef struct {
   gint64    from, to;
   int       tag;
   guint     batches, per_batch;
+  guint     retries;
 } SenderArgs;
+
+/* Commits a batch as the message worker does: UNAVAILABLE (a deadlock or lock wait timeout
+ * between concurrent writers) rolled everything back, so the whole batch is sent again. */
+static void
+commit_retrying (ImpStore *store, const ImpChatRequest *reqs, guint n, ImpChatResult *res,
+                 guint *retries)
+{
+  for (guint attempt = 0;; attempt++)
+    {
+      g_autoptr(GError) error = NULL;
+
+      if (imp_store_chat_commit (store, reqs, n, res, &error))
+        return;
+      g_assert_error (error, IMP_ERROR, IMP_ERROR_UNAVAILABLE);
+      g_assert_cmpuint (attempt, <, 200);
+      for (guint i = 0; i < n; i++)
+        g_assert_null (res[i].conversation_id);
+      (*retries)++;
+    }
+}
 
 static gpointer
 sender_thread (gpointer data)
@@ -548,8 +740,7 @@ sender_thread (gpointer data)
           g_ptr_array_add (keys, cmid);
           reqs[i] = req (s->from, s->to, cmid, "concurrent");
         }
-      g_assert_true (imp_store_chat_commit (s->store, reqs, s->per_batch, res, &error));
-      g_assert_no_error (error);
+      commit_retrying (s->store, reqs, s->per_batch, res, &s->retries);
       for (guint i = 0; i < s->per_batch; i++)
         {
           g_assert_cmpint (res[i].error_code, ==, IMP_ERROR_NONE);
@@ -625,9 +816,9 @@ test_delivery (Fixture *f, gconstpointer data)
   g_assert_true (imp_store_delivery_record (f->store, 1, "phone", 3, &error));
   g_assert_true (imp_store_delivery_record (f->store, 1, "laptop", 2, &error));
   g_assert_no_error (error);
-  g_assert_cmpint (sql_int (f->path, "SELECT up_to_seq FROM device_delivery "
+  g_assert_cmpint (sql_int (f, "SELECT up_to_seq FROM device_delivery "
                                      "WHERE user_id = 1 AND device_id = 'phone'"), ==, 5);
-  g_assert_cmpint (sql_int (f->path, "SELECT up_to_seq FROM device_delivery "
+  g_assert_cmpint (sql_int (f, "SELECT up_to_seq FROM device_delivery "
                                      "WHERE user_id = 1 AND device_id = 'laptop'"), ==, 2);
 }
 
@@ -740,9 +931,301 @@ test_throughput (Fixture *f, gconstpointer data)
     }
   g_assert_cmpint (total, >, BATCHES * BATCH);  /* every send made one or two rows */
   /* CPU time too: the wall-clock rate drops when other work shares the two cores. */
-  g_test_message ("chat_commit: %d sends in batches of %d in %.3f s: %.0f sends/s "
-                  "(%.0f sends per CPU second)", BATCHES * BATCH, BATCH, secs,
+  g_test_message ("%s chat_commit: %d sends in batches of %d in %.3f s: %.0f sends/s "
+                  "(%.0f sends per CPU second)", f->backend->name, BATCHES * BATCH, BATCH, secs,
                   BATCHES * BATCH / secs, BATCHES * BATCH / MAX (cpu, 1e-6));
+}
+
+#ifdef IMPLUS_HAVE_MYSQL
+/* Two stores, so two connection pools, as two message workers in two processes: both commit
+ * to the same users at once, in both directions. Seqs stay dense and unique; deadlocks end as
+ * UNAVAILABLE and the batch is retried whole. */
+static void
+test_mysql_two_stores (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(ImpStore) other = mysql_open_pool (2, &error);
+  gint64 a = add_user (f->store, "alice");
+  gint64 b = add_user (f->store, "bob");
+  gint64 c = add_user (f->store, "carol");
+  SenderArgs args[4] = {
+    { f->store, a, b, 0, 20, 25 },
+    { other, b, a, 1, 20, 25 },
+    { f->store, c, b, 2, 20, 25 },
+    { other, a, c, 3, 20, 25 },
+  };
+  GThread *threads[4];
+  guint retries = 0;
+
+  g_assert_no_error (error);
+  for (guint i = 0; i < 4; i++)
+    threads[i] = g_thread_new ("sender", sender_thread, &args[i]);
+  for (guint i = 0; i < 4; i++)
+    {
+      g_thread_join (threads[i]);
+      retries += args[i].retries;
+    }
+  g_test_message ("two stores: %u batches retried after a deadlock or lock wait", retries);
+
+  /* a: sends 1000 (to b and c) + receives 500 from b; b: 500 + 1000; c: 500 + 500. */
+  assert_dense_stream (f->store, a, 1500);
+  assert_dense_stream (other, b, 1500);
+  assert_dense_stream (f->store, c, 1000);
+  g_assert_cmpint (sql_int (f, "SELECT count(*) FROM message"), ==, 2000);
+}
+
+typedef struct {
+  ImpStore     *store;
+  gint64        from, to;
+  guint         n;
+  ImpChatResult *res;
+  GCond        *cond;
+  GMutex       *lock;
+  guint        *ready;
+} DupArgs;
+
+/* Sends the same keys as its twin, one per batch, starting together. */
+static gpointer
+dup_thread (gpointer data)
+{
+  DupArgs *d = data;
+  guint retries = 0;
+
+  g_mutex_lock (d->lock);
+  if (++*d->ready == 2)
+    g_cond_broadcast (d->cond);
+  while (*d->ready < 2)
+    g_cond_wait (d->cond, d->lock);
+  g_mutex_unlock (d->lock);
+
+  for (guint i = 0; i < d->n; i++)
+    {
+      g_autofree char *cmid = g_strdup_printf ("dup-%u", i);
+      ImpChatRequest r = req (d->from, d->to, cmid, "twice");
+
+      commit_retrying (d->store, &r, 1, &d->res[i], &retries);
+    }
+  return NULL;
+}
+
+/* Two workers get the same sends at once (a replay racing the original): each key is stored
+ * once and both answers are the same receipt. */
+static void
+test_mysql_concurrent_dedup (Fixture *f, gconstpointer data)
+{
+  enum { N = 200 };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(ImpStore) other = mysql_open_pool (1, &error);
+  gint64 a = add_user (f->store, "alice");
+  gint64 b = add_user (f->store, "bob");
+  g_autofree ImpChatResult *r1 = g_new0 (ImpChatResult, N);
+  g_autofree ImpChatResult *r2 = g_new0 (ImpChatResult, N);
+  GMutex lock;
+  GCond cond;
+  guint ready = 0, dups = 0;
+  DupArgs d1 = { f->store, a, b, N, r1, &cond, &lock, &ready };
+  DupArgs d2 = { other, a, b, N, r2, &cond, &lock, &ready };
+  GThread *t1, *t2;
+
+  g_assert_no_error (error);
+  g_mutex_init (&lock);
+  g_cond_init (&cond);
+  t1 = g_thread_new ("dup1", dup_thread, &d1);
+  t2 = g_thread_new ("dup2", dup_thread, &d2);
+  g_thread_join (t1);
+  g_thread_join (t2);
+  g_mutex_clear (&lock);
+  g_cond_clear (&cond);
+
+  for (guint i = 0; i < N; i++)
+    {
+      g_assert_cmpint (r1[i].error_code, ==, IMP_ERROR_NONE);
+      g_assert_cmpint (r2[i].error_code, ==, IMP_ERROR_NONE);
+      g_assert_true (r1[i].duplicate != r2[i].duplicate);
+      g_assert_cmpint (r1[i].msg_id, ==, r2[i].msg_id);
+      g_assert_cmpint (r1[i].sender_seq, ==, r2[i].sender_seq);
+      g_assert_cmpint (r1[i].recipient_seq, ==, r2[i].recipient_seq);
+      g_assert_cmpstr (r1[i].conversation_id, ==, r2[i].conversation_id);
+      dups += r2[i].duplicate;
+      imp_chat_result_clear (&r1[i]);
+      imp_chat_result_clear (&r2[i]);
+    }
+  g_test_message ("concurrent dedup: the second store answered %u of %u as duplicates", dups, N);
+  assert_dense_stream (f->store, a, N);
+  assert_dense_stream (f->store, b, N);
+}
+
+/* Kills every connection of the store's user but the test's own (KILL, as a restart would). */
+static guint
+mysql_kill_others (Fixture *f)
+{
+  MYSQL_RES *res;
+  MYSQL_ROW row;
+  g_autoptr(GPtrArray) kills = g_ptr_array_new_with_free_func (g_free);
+
+  mysql_admin_exec (f->admin, "SELECT id FROM information_schema.processlist "
+                              "WHERE user = CURRENT_USER() OR user = SUBSTRING_INDEX(USER(), '@', 1)");
+  res = mysql_store_result (f->admin);
+  while ((row = mysql_fetch_row (res)) != NULL)
+    if (g_ascii_strtoull (row[0], NULL, 10) != mysql_thread_id (f->admin))
+      g_ptr_array_add (kills, g_strdup_printf ("KILL %s", row[0]));
+  mysql_free_result (res);
+  for (guint i = 0; i < kills->len; i++)
+    mysql_query (f->admin, kills->pdata[i]);  /* may have gone already */
+  return kills->len;
+}
+
+/* A lost connection: the call that meets it fails with UNAVAILABLE (never crashes), the next
+ * one reconnects. For a read, a write and the send transaction, with one connection and with
+ * the default pool. */
+static void
+test_mysql_reconnect (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  gint64 a = add_user (f->store, "alice");
+  gint64 b = add_user (f->store, "bob");
+  ImpChatResult res = { 0 };
+
+  for (guint pool = 1; pool <= 4; pool += 3)
+    {
+      g_autoptr(ImpStore) store = mysql_open_pool (pool, &error);
+      g_autoptr(ImpUserRecord) u = NULL;
+      ImpChatRequest r;
+      g_autofree char *cmid = g_strdup_printf ("after-kill-%u", pool);
+      gboolean revoked = TRUE;
+
+      g_assert_no_error (error);
+      g_assert_true (imp_store_token_is_revoked (store, "t", &revoked, &error));
+      g_assert_no_error (error);
+
+      /* A read. */
+      g_assert_cmpuint (mysql_kill_others (f), >=, 1);
+      g_assert_null (imp_store_user_get (store, a, &error));
+      g_assert_error (error, IMP_ERROR, IMP_ERROR_UNAVAILABLE);
+      g_clear_error (&error);
+      u = imp_store_user_get (store, a, &error);
+      g_assert_no_error (error);
+      g_assert_cmpstr (u->username, ==, "alice");
+
+      /* A write. */
+      mysql_kill_others (f);
+      g_assert_false (imp_store_delivery_record (store, a, "phone", 1, &error));
+      g_assert_error (error, IMP_ERROR, IMP_ERROR_UNAVAILABLE);
+      g_clear_error (&error);
+      g_assert_true (imp_store_delivery_record (store, a, "phone", 1, &error));
+      g_assert_no_error (error);
+
+      /* The send transaction: nothing of the failed batch stays; the retry commits it. */
+      mysql_kill_others (f);
+      r = req (a, b, cmid, "after a restart");
+      g_assert_false (imp_store_chat_commit (store, &r, 1, &res, &error));
+      g_assert_error (error, IMP_ERROR, IMP_ERROR_UNAVAILABLE);
+      g_assert_null (res.conversation_id);
+      g_clear_error (&error);
+      g_assert_true (imp_store_chat_commit (store, &r, 1, &res, &error));
+      g_assert_no_error (error);
+      g_assert_false (res.duplicate);
+      g_assert_cmpint (res.sender_seq, ==, pool == 1 ? 1 : 2);
+      imp_chat_result_clear (&res);
+    }
+  /* f->store's connection was killed too: a fresh store checks what was committed. */
+  {
+    g_autoptr(ImpStore) check = mysql_open_pool (1, &error);
+    g_assert_no_error (error);
+    assert_dense_stream (check, b, 2);
+  }
+}
+
+typedef struct {
+  GError   *error;
+  ImpStore *store;
+} OpenArgs;
+
+static gpointer
+open_thread (gpointer data)
+{
+  OpenArgs *o = data;
+
+  o->store = mysql_open_pool (1, &o->error);
+  return NULL;
+}
+
+/* Two processes opening an empty database at once: one migrates, the other waits for the
+ * lock and finds the schema done. */
+static void
+test_mysql_concurrent_migrate (Fixture *f, gconstpointer data)
+{
+  OpenArgs o[2] = { { 0 } };
+  GThread *t[2];
+
+  g_clear_pointer (&f->store, imp_store_free);
+  mysql_setup (f);  /* empty again (a second admin connection: close the first) */
+  for (guint i = 0; i < 2; i++)
+    t[i] = g_thread_new ("open", open_thread, &o[i]);
+  for (guint i = 0; i < 2; i++)
+    {
+      g_thread_join (t[i]);
+      g_assert_no_error (o[i].error);
+      g_assert_nonnull (o[i].store);
+    }
+  g_assert_cmpint (sql_int (f, "SELECT count(*) FROM schema_version"), ==, 1);
+  f->store = o[0].store;
+  imp_store_free (o[1].store);
+  add_user (f->store, "alice");
+}
+
+/* Nothing listening: UNAVAILABLE (the caller retries), no crash. */
+static void
+test_mysql_unreachable (void)
+{
+  g_autoptr(GError) error = NULL;
+  ImpStore *store = imp_store_mysql_open ("127.0.0.1", 1, "nobody", "x", "implus", 1, &error);
+
+  g_assert_null (store);
+  g_assert_error (error, IMP_ERROR, IMP_ERROR_UNAVAILABLE);
+}
+
+#endif
+
+static void
+test_skip_any (gconstpointer data)
+{
+  g_test_skip (data);
+}
+
+typedef struct {
+  const char *path;
+  void      (*func) (Fixture *f, gconstpointer data);
+} Case;
+
+/* The cases every backend runs. */
+static const Case common_cases[] = {
+  { "users", test_users },
+  { "chat-batch", test_chat_batch },
+  { "rollback", test_rollback },
+  { "pull-and-history", test_pull_and_history },
+  { "unread", test_unread },
+  { "self", test_self },
+  { "reopen", test_reopen },
+  { "threads", test_threads },
+  { "tokens", test_tokens },
+  { "delivery", test_delivery },
+  { "throughput", test_throughput },
+};
+
+static void
+add_cases (const Backend *backend, const Case *cases, guint n, const char *skip)
+{
+  for (guint i = 0; i < n; i++)
+    {
+      g_autofree char *path = g_strdup_printf ("/store/%s/%s", backend->name, cases[i].path);
+
+      if (skip != NULL)
+        g_test_add_data_func (path, skip, (GTestDataFunc) test_skip_any);
+      else
+        g_test_add_vtable (path, sizeof (Fixture), backend, (GTestFixtureFunc) fixture_setup,
+                           (GTestFixtureFunc) cases[i].func, (GTestFixtureFunc) fixture_teardown);
+    }
 }
 
 int
@@ -750,20 +1233,27 @@ main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
 
-#define ADD(path, fn) g_test_add ("/store/sqlite/" path, Fixture, NULL, fixture_setup, fn, fixture_teardown)
-  ADD ("users", test_users);
-  ADD ("chat-batch", test_chat_batch);
-  ADD ("rollback", test_rollback);
-  ADD ("pull-and-history", test_pull_and_history);
-  ADD ("unread", test_unread);
-  ADD ("self", test_self);
-  ADD ("reopen", test_reopen);
-  ADD ("threads", test_threads);
-  ADD ("tokens", test_tokens);
-  ADD ("delivery", test_delivery);
-  ADD ("throughput", test_throughput);
+  add_cases (&sqlite_backend, common_cases, G_N_ELEMENTS (common_cases), NULL);
   g_test_add_func ("/store/sqlite/killed", test_killed);
-#undef ADD
+
+#ifdef IMPLUS_HAVE_MYSQL
+  {
+    static const Case mysql_cases[] = {
+      { "two-stores", test_mysql_two_stores },
+      { "concurrent-dedup", test_mysql_concurrent_dedup },
+      { "reconnect", test_mysql_reconnect },
+      { "concurrent-migrate", test_mysql_concurrent_migrate },
+    };
+    const char *skip = mysql_params_load () ? NULL : MYSQL_SKIP;
+
+    add_cases (&mysql_backend, common_cases, G_N_ELEMENTS (common_cases), skip);
+    add_cases (&mysql_backend, mysql_cases, G_N_ELEMENTS (mysql_cases), skip);
+    if (skip != NULL)
+      g_test_add_data_func ("/store/mysql/unreachable", skip, (GTestDataFunc) test_skip_any);
+    else
+      g_test_add_func ("/store/mysql/unreachable", test_mysql_unreachable);
+  }
+#endif
 
   return g_test_run ();
 }

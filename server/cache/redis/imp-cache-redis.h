@@ -1,0 +1,24 @@
+/* imp-cache-redis.h: extras of the Redis cache that are not part of the ImpCache interface:
+ * counters (for metrics and tests) and a wait for the connection state (for tests).
+ * imp_cache_redis_new () itself is declared in cache/imp-cache.h. */
+#pragma once
+
+#include "cache/imp-cache.h"
+
+G_BEGIN_DECLS
+
+typedef struct {
+  gboolean connected;
+  guint64  connects;        /* successful connections, the first one included */
+  guint64  writes_dropped;  /* presence/revocation writes lost (outage, full queue) */
+  guint64  reads_unknown;   /* reads answered "unknown" (disconnected, timed out, error) */
+  guint64  reads_timed_out; /* ... of which ran into the read deadline */
+  guint64  error_replies;   /* error replies from Redis */
+} ImpCacheRedisStats;
+
+/* FALSE if cache is not a Redis cache. */
+gboolean imp_cache_redis_get_stats (ImpCache *cache, ImpCacheRedisStats *out);
+/* Waits until the connection is (or is not) up; FALSE when timeout_ms passed first. */
+gboolean imp_cache_redis_wait_connected (ImpCache *cache, gboolean connected, gint64 timeout_ms);
+
+G_END_DECLS

@@ -1,0 +1,87 @@
+/* imp-store-mysql-private.h: what the files of the MySQL/MariaDB store share. A store owns a
+ * bounded pool of connections (MariaDB Connector/C, text protocol): a call checks one out, runs
+ * its statements, and gives it back. A connection found lost is closed and reopened by the next
+ * call that takes it (docs/store.md). */
+#pragma once
+
+#include <mysql.h>
+#include "store/imp-store-common.h"
+
+G_BEGIN_DECLS
+
+typedef struct {
+  MYSQL   *mysql;      /* NULL while disconnected */
+  guint    generation; /* the store's generation when connected */
+  GString *pending;    /* deferred statements, sent ahead of the next one (one round trip) */
+  guint    n_pending;
+} ImpMysqlConn;
+
+typedef struct {
+  ImpStore   parent;
+  char      *host, *user, *password, *database;
+  guint      port;
+  guint      pool_size;
+  GMutex     lock;       /* guards idle and n_conns */
+  GCond      idle_cond;
+  GPtrArray *idle;       /* ImpMysqlConn *, not in use */
+  guint      n_conns;    /* created so far, at most pool_size */
+  guint      generation; /* bumped (atomically) when a connection is found lost */
+} ImpStoreMysql;
+
+/* A statement argument, substituted for ?N (1-based) as a literal: integers printed, text
+ * escaped and quoted, NULL text as NULL. */
+typedef struct {
+  gboolean    is_text;
+  gint64      i;
+  const char *s;
+} ImpMysqlArg;
+
+#define IMP_MY_INT(x) ((ImpMysqlArg) { FALSE, (x), NULL })
+#define IMP_MY_TEXT(x) ((ImpMysqlArg) { TRUE, 0, (x) })
+#define IMP_MY_ARGS(...) (const ImpMysqlArg[]) { __VA_ARGS__ }, \
+  G_N_ELEMENTS (((const ImpMysqlArg[]) { __VA_ARGS__ }))
+
+/* A connected connection (connecting if needed), or NULL with IMP_ERROR_UNAVAILABLE. Blocks
+ * while pool_size connections are in use. */
+ImpMysqlConn *imp_store_mysql_conn_acquire (ImpStoreMysql *self, GError **error);
+void          imp_store_mysql_conn_release (ImpStoreMysql *self, ImpMysqlConn *conn);
+
+/* Runs one statement (after the deferred ones). With out_res, its rows (mysql_store_result; NULL rows are an empty
+ * result); else *out_affected (if given) gets the changed rows. On failure: a lost connection
+ * is closed (the next call reconnects) and gives IMP_ERROR_UNAVAILABLE, as do deadlocks and
+ * lock wait timeouts; anything else IMP_ERROR_INTERNAL. *out_errno (if given) gets
+ * mysql_errno (). */
+gboolean      imp_store_mysql_exec (ImpStoreMysql *self, ImpMysqlConn *conn, const char *sql,
+                                    const ImpMysqlArg *args, guint n_args, MYSQL_RES **out_res,
+                                    guint64 *out_affected, guint *out_errno, GError **error);
+
+/* Queues a write whose result nobody waits for; it is sent in the same round trip as the next
+ * imp_store_mysql_exec () on conn (e.g. the COMMIT), whose call fails if it failed. */
+gboolean      imp_store_mysql_defer (ImpMysqlConn *conn, const char *sql, const ImpMysqlArg *args,
+                                     guint n_args, GError **error);
+/* Drops the deferred statements (before a ROLLBACK). */
+void          imp_store_mysql_discard (ImpMysqlConn *conn);
+
+/* The row getters over a MYSQL_ROW (text protocol: every value a string or NULL). */
+extern const ImpStoreRowFuncs imp_store_mysql_row;
+
+/* Applies the embedded migrations (data/migrations/mysql/) under a named lock. */
+gboolean      imp_store_mysql_migrate (ImpStoreMysql *self, MYSQL *mysql, GError **error);
+MYSQL        *imp_store_mysql_connect (ImpStoreMysql *self, gboolean multi_statements,
+                                       GError **error);
+
+gboolean   imp_store_mysql_chat_commit (ImpStore *store, const ImpChatRequest *reqs, guint n_reqs,
+                                        ImpChatResult *results, GError **error);
+GPtrArray *imp_store_mysql_stream_pull (ImpStore *store, gint64 user_id, gint64 after_seq,
+                                        guint limit, GError **error);
+GPtrArray *imp_store_mysql_conversation_history (ImpStore *store, gint64 user_id,
+                                                 const char *conversation_id, gint64 before_seq,
+                                                 guint limit, GError **error);
+GPtrArray *imp_store_mysql_conversations_list (ImpStore *store, gint64 user_id, GError **error);
+gboolean   imp_store_mysql_conversation_mark_read (ImpStore *store, gint64 user_id,
+                                                   const char *conversation_id, gint64 seq,
+                                                   GError **error);
+gboolean   imp_store_mysql_stream_max_seq (ImpStore *store, gint64 user_id, gint64 *out_seq,
+                                           GError **error);
+
+G_END_DECLS

@@ -1,0 +1,641 @@
+/* test-imp-bus-kafka.c: the Kafka bus against librdkafka's mock cluster (in this process, one
+ * per test): round trip, per-key order under concurrent publishers, redelivery of a refused
+ * batch, offsets committed only after the handler's TRUE, dead letters, consumer groups,
+ * unsubscribe from inside a handler. With IMPLUS_TEST_KAFKA=host:port, also a round trip
+ * against a real broker. */
+#include "bus/imp-bus.h"
+#include "bus/kafka/imp-bus-kafka.h"
+#include "imp-error.h"
+
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+#include <string.h>
+
+/* A consumer group's first join takes about 3 s on the mock cluster. */
+#define DEADLINE_US (30 * G_USEC_PER_SEC)
+
+typedef struct {
+  rd_kafka_t              *rk;   /* only hosts the mock cluster */
+  rd_kafka_mock_cluster_t *mc;
+  ImpBus                  *bus;
+} Fixture;
+
+static gint dead_letter_warnings;
+
+static const char *mock_topics[] = {
+  IMP_TOPIC_CONVERSATION_MESSAGES, IMP_TOPIC_MESSAGE_ACKS, "t-order", "t-refuse", "t-commit",
+  "t-poison", "t-poison.dlq", "t-groups", "t-quit",
+};
+
+static gboolean
+set_flag (gpointer data)
+{
+  *(gboolean *) data = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+/* Iterates the default context until cond(data) holds; fails the test at the deadline. */
+static void
+wait_for (gboolean (*cond) (gpointer), gpointer data)
+{
+  GMainContext *ctx = g_main_context_default ();
+  gboolean expired = FALSE;
+  GSource *timeout = g_timeout_source_new (DEADLINE_US / 1000);
+
+  g_source_set_callback (timeout, set_flag, &expired, NULL);
+  g_source_attach (timeout, ctx);
+  while (!cond (data) && !expired)
+    g_main_context_iteration (ctx, TRUE);
+  g_source_destroy (timeout);
+  g_source_unref (timeout);
+  g_assert_true (cond (data));
+}
+
+static GBytes *
+bytes_printf (const char *fmt, ...) G_GNUC_PRINTF (1, 2);
+
+static GBytes *
+bytes_printf (const char *fmt, ...)
+{
+  va_list args;
+  char *s;
+
+  va_start (args, fmt);
+  s = g_strdup_vprintf (fmt, args);
+  va_end (args);
+  return g_bytes_new_take (s, strlen (s));
+}
+
+static char *
+value_string (const ImpBusRecord *rec)
+{
+  gsize len;
+  const char *data = g_bytes_get_data (rec->value, &len);
+
+  return g_strndup (data, len);
+}
+
+static void
+publish (ImpBus *bus, const char *topic, const char *key, const char *value)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) bytes = g_bytes_new (value, strlen (value));
+
+  g_assert_true (imp_bus_publish (bus, topic, key, bytes, &error));
+  g_assert_no_error (error);
+}
+
+static void
+fixture_setup (Fixture *f, gconstpointer data)
+{
+  rd_kafka_conf_t *conf = rd_kafka_conf_new ();
+  char errstr[256];
+  g_autoptr(GError) error = NULL;
+
+  f->rk = rd_kafka_new (RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+  g_assert_nonnull (f->rk);
+  f->mc = rd_kafka_mock_cluster_new (f->rk, 3);
+  g_assert_nonnull (f->mc);
+  /* The mock cluster of librdkafka 2.0.2 names no controller, so the Admin API cannot create
+   * topics there: they are made here and the bus finds them in the metadata. */
+  for (guint i = 0; i < G_N_ELEMENTS (mock_topics); i++)
+    g_assert_cmpint (rd_kafka_mock_topic_create (f->mc, mock_topics[i], 8, 3), ==, 0);
+  f->bus = imp_bus_kafka_new (rd_kafka_mock_cluster_bootstraps (f->mc), "test", 8, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (f->bus);
+}
+
+static void
+fixture_teardown (Fixture *f, gconstpointer data)
+{
+  g_clear_pointer (&f->bus, imp_bus_free);
+  rd_kafka_mock_cluster_destroy (f->mc);
+  rd_kafka_destroy (f->rk);
+}
+
+/* A collecting subscriber: records values (in arrival order) and answers per its policy. */
+typedef struct {
+  ImpBus             *bus;
+  ImpBusSubscription *sub;
+  GPtrArray          *values;      /* char *, every value seen (redeliveries included) */
+  GPtrArray          *accepted;    /* char *, values of batches answered TRUE */
+  GPtrArray          *batches;     /* char *, each call's values joined by ',' */
+  GArray             *call_times;  /* gint64 */
+  guint               calls;
+  guint               refuse_first; /* refuse this many calls */
+  gboolean            refuse_all;
+  const char         *poison;       /* refuse any batch that holds this value */
+  gboolean            unsubscribe_in_handler;
+  guint               destroyed;
+} Collector;
+
+static Collector *
+collector_new (ImpBus *bus)
+{
+  Collector *c = g_new0 (Collector, 1);
+
+  c->bus = bus;
+  c->values = g_ptr_array_new_with_free_func (g_free);
+  c->accepted = g_ptr_array_new_with_free_func (g_free);
+  c->batches = g_ptr_array_new_with_free_func (g_free);
+  c->call_times = g_array_new (FALSE, FALSE, sizeof (gint64));
+  return c;
+}
+
+static void
+collector_free (Collector *c)
+{
+  g_ptr_array_unref (c->values);
+  g_ptr_array_unref (c->accepted);
+  g_ptr_array_unref (c->batches);
+  g_array_unref (c->call_times);
+  g_free (c);
+}
+
+static void
+collector_destroyed (gpointer data)
+{
+  ((Collector *) data)->destroyed++;
+}
+
+static gboolean
+collector_handler (GPtrArray *records, gpointer user_data)
+{
+  Collector *c = user_data;
+  g_autoptr(GString) joined = g_string_new (NULL);
+  gint64 now = g_get_monotonic_time ();
+  gboolean ok = TRUE;
+
+  c->calls++;
+  g_array_append_val (c->call_times, now);
+  for (guint i = 0; i < records->len; i++)
+    {
+      char *v = value_string (g_ptr_array_index (records, i));
+
+      g_string_append_printf (joined, "%s%s", i > 0 ? "," : "", v);
+      if (c->poison != NULL && strcmp (v, c->poison) == 0)
+        ok = FALSE;
+      g_ptr_array_add (c->values, v);
+    }
+  g_ptr_array_add (c->batches, g_string_free (g_steal_pointer (&joined), FALSE));
+  if (c->refuse_all || c->calls <= c->refuse_first)
+    ok = FALSE;
+  if (ok)
+    for (guint i = 0; i < records->len; i++)
+      g_ptr_array_add (c->accepted, value_string (g_ptr_array_index (records, i)));
+  if (c->unsubscribe_in_handler && c->sub != NULL)
+    imp_bus_unsubscribe (c->bus, g_steal_pointer (&c->sub));
+  return ok;
+}
+
+static void
+collector_subscribe (Collector *c, const char *topic, const char *group, guint max_batch)
+{
+  g_autoptr(GError) error = NULL;
+
+  c->sub = imp_bus_subscribe (c->bus, topic, group, NULL, max_batch, collector_handler, c,
+                              collector_destroyed, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (c->sub);
+}
+
+static void
+collector_unsubscribe (Collector *c)
+{
+  if (c->sub != NULL)
+    imp_bus_unsubscribe (c->bus, g_steal_pointer (&c->sub));
+}
+
+static gboolean
+has_value (GPtrArray *values, const char *v)
+{
+  for (guint i = 0; i < values->len; i++)
+    if (strcmp (g_ptr_array_index (values, i), v) == 0)
+      return TRUE;
+  return FALSE;
+}
+
+typedef struct {
+  GPtrArray  *values;
+  const char *want[8];
+} HasAll;
+
+static gboolean
+has_all (gpointer data)
+{
+  HasAll *h = data;
+
+  for (guint i = 0; i < G_N_ELEMENTS (h->want) && h->want[i] != NULL; i++)
+    if (!has_value (h->values, h->want[i]))
+      return FALSE;
+  return TRUE;
+}
+
+typedef struct {
+  GPtrArray *values;
+  guint      n;
+} AtLeast;
+
+static gboolean
+at_least (gpointer data)
+{
+  AtLeast *a = data;
+
+  return a->values->len >= a->n;
+}
+
+static void
+test_round_trip (Fixture *f, gconstpointer data)
+{
+  Collector *c = collector_new (f->bus);
+
+  collector_subscribe (c, IMP_TOPIC_CONVERSATION_MESSAGES, "workers", 16);
+  publish (f->bus, IMP_TOPIC_CONVERSATION_MESSAGES, "private_1_2", "one");
+  publish (f->bus, IMP_TOPIC_CONVERSATION_MESSAGES, "private_1_2", "two");
+  publish (f->bus, IMP_TOPIC_CONVERSATION_MESSAGES, "private_1_2", "three");
+  wait_for (has_all, &(HasAll) { c->accepted, { "one", "two", "three" } });
+  g_assert_cmpuint (c->accepted->len, ==, 3);
+  g_assert_cmpstr (g_ptr_array_index (c->accepted, 0), ==, "one");
+  g_assert_cmpstr (g_ptr_array_index (c->accepted, 2), ==, "three");
+  collector_unsubscribe (c);
+  g_assert_cmpuint (c->destroyed, ==, 1);
+  collector_free (c);
+}
+
+static gboolean
+check_key_topic (GPtrArray *records, gpointer user_data)
+{
+  guint *seen = user_data;
+
+  for (guint i = 0; i < records->len; i++)
+    {
+      ImpBusRecord *rec = g_ptr_array_index (records, i);
+
+      g_assert_cmpstr (rec->topic, ==, IMP_TOPIC_MESSAGE_ACKS);
+      g_assert_cmpstr (rec->key, ==, "42");
+      (*seen)++;
+    }
+  return TRUE;
+}
+
+static gboolean
+uint_at_least_one (gpointer data)
+{
+  return *(guint *) data >= 1;
+}
+
+static void
+test_record_fields (Fixture *f, gconstpointer data)
+{
+  guint seen = 0;
+  g_autoptr(GError) error = NULL;
+  ImpBusSubscription *sub = imp_bus_subscribe (f->bus, IMP_TOPIC_MESSAGE_ACKS, "acks", NULL, 8,
+                                               check_key_topic, &seen, NULL, &error);
+
+  g_assert_no_error (error);
+  publish (f->bus, IMP_TOPIC_MESSAGE_ACKS, "42", "ack");
+  wait_for (uint_at_least_one, &seen);
+  imp_bus_unsubscribe (f->bus, sub);
+}
+
+typedef struct {
+  ImpBus *bus;
+  guint   thread;
+} Publisher;
+
+#define ORDER_KEYS    8
+#define ORDER_PER_KEY 60
+
+static gpointer
+publisher_main (gpointer data)
+{
+  Publisher *p = data;
+
+  for (guint seq = 0; seq < ORDER_PER_KEY; seq++)
+    for (guint k = 0; k < ORDER_KEYS; k++)
+      {
+        g_autofree char *key = g_strdup_printf ("private_%u_%u", p->thread, k);
+        g_autoptr(GBytes) value = bytes_printf ("%s:%u", key, seq);
+        g_autoptr(GError) error = NULL;
+
+        g_assert_true (imp_bus_publish (p->bus, "t-order", key, value, &error));
+      }
+  return NULL;
+}
+
+typedef struct {
+  GHashTable *next;   /* key -> expected next seq (GUINT_TO_POINTER (seq + 1)) */
+  guint       total;
+  gboolean    out_of_order;
+} OrderCheck;
+
+static gboolean
+order_handler (GPtrArray *records, gpointer user_data)
+{
+  OrderCheck *o = user_data;
+
+  for (guint i = 0; i < records->len; i++)
+    {
+      ImpBusRecord *rec = g_ptr_array_index (records, i);
+      g_autofree char *v = value_string (rec);
+      const char *colon = strrchr (v, ':');
+      guint seq = (guint) g_ascii_strtoull (colon + 1, NULL, 10);
+      guint expect = GPOINTER_TO_UINT (g_hash_table_lookup (o->next, rec->key));
+
+      g_assert_true (g_str_has_prefix (v, rec->key));
+      if (seq != expect)
+        o->out_of_order = TRUE;
+      g_hash_table_insert (o->next, g_strdup (rec->key), GUINT_TO_POINTER (seq + 1));
+      o->total++;
+    }
+  return TRUE;
+}
+
+static gboolean
+order_done (gpointer data)
+{
+  OrderCheck *o = data;
+
+  return o->out_of_order || o->total >= 2 * ORDER_KEYS * ORDER_PER_KEY;
+}
+
+static void
+test_key_order (Fixture *f, gconstpointer data)
+{
+  OrderCheck o = { g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL), 0, FALSE };
+  Publisher p[2] = { { f->bus, 1 }, { f->bus, 2 } };
+  GThread *threads[2];
+  g_autoptr(GError) error = NULL;
+  ImpBusSubscription *sub = imp_bus_subscribe (f->bus, "t-order", "order", NULL, 64,
+                                               order_handler, &o, NULL, &error);
+
+  g_assert_no_error (error);
+  for (guint i = 0; i < 2; i++)
+    threads[i] = g_thread_new ("publisher", publisher_main, &p[i]);
+  for (guint i = 0; i < 2; i++)
+    g_thread_join (threads[i]);
+  wait_for (order_done, &o);
+  g_assert_false (o.out_of_order);
+  g_assert_cmpuint (o.total, ==, 2 * ORDER_KEYS * ORDER_PER_KEY);
+  g_assert_cmpuint (g_hash_table_size (o.next), ==, 2 * ORDER_KEYS);
+  imp_bus_unsubscribe (f->bus, sub);
+  g_hash_table_unref (o.next);
+}
+
+static gboolean
+calls_at_least_1 (gpointer data)
+{
+  return ((Collector *) data)->calls >= 1;
+}
+
+static gboolean
+calls_at_least_3 (gpointer data)
+{
+  return ((Collector *) data)->calls >= 3;
+}
+
+static void
+test_refused_batch_redelivered (Fixture *f, gconstpointer data)
+{
+  Collector *c = collector_new (f->bus);
+
+  c->refuse_first = 2;
+  for (guint i = 0; i < 5; i++)
+    {
+      g_autofree char *v = g_strdup_printf ("r%u", i);
+
+      publish (f->bus, "t-refuse", "group_7", v);
+    }
+  collector_subscribe (c, "t-refuse", "refuse", 64);
+  wait_for (calls_at_least_3, c);
+  /* The same batch, three times, with a backoff of 50 then 100 ms in between. */
+  g_assert_cmpstr (g_ptr_array_index (c->batches, 0), ==, g_ptr_array_index (c->batches, 1));
+  g_assert_cmpstr (g_ptr_array_index (c->batches, 0), ==, g_ptr_array_index (c->batches, 2));
+  g_assert_cmpint (g_array_index (c->call_times, gint64, 1) - g_array_index (c->call_times, gint64, 0),
+                   >=, 50 * 1000);
+  g_assert_cmpint (g_array_index (c->call_times, gint64, 2) - g_array_index (c->call_times, gint64, 1),
+                   >=, 100 * 1000);
+  wait_for (has_all, &(HasAll) { c->accepted, { "r0", "r1", "r2", "r3", "r4" } });
+  g_assert_cmpuint (c->accepted->len, ==, 5);
+  for (guint i = 0; i < 5; i++)
+    {
+      g_autofree char *v = g_strdup_printf ("r%u", i);
+
+      g_assert_cmpstr (g_ptr_array_index (c->accepted, i), ==, v);
+    }
+  collector_unsubscribe (c);
+  collector_free (c);
+}
+
+static void
+test_commit_after_success (Fixture *f, gconstpointer data)
+{
+  Collector *a = collector_new (f->bus);
+  Collector *crash = collector_new (f->bus);
+  Collector *b = collector_new (f->bus);
+
+  /* A takes r1..r3 and says TRUE: committed. */
+  collector_subscribe (a, "t-commit", "g", 64);
+  publish (f->bus, "t-commit", "k", "r1");
+  publish (f->bus, "t-commit", "k", "r2");
+  publish (f->bus, "t-commit", "k", "r3");
+  wait_for (has_all, &(HasAll) { a->accepted, { "r1", "r2", "r3" } });
+  collector_unsubscribe (a);
+
+  /* The next member sees only r4, r5, never says TRUE, and goes away as if it crashed. */
+  publish (f->bus, "t-commit", "k", "r4");
+  publish (f->bus, "t-commit", "k", "r5");
+  crash->refuse_all = TRUE;
+  collector_subscribe (crash, "t-commit", "g", 64);
+  wait_for (has_all, &(HasAll) { crash->values, { "r4" } });
+  g_assert_false (has_value (crash->values, "r1"));
+  g_assert_false (has_value (crash->values, "r3"));
+  collector_unsubscribe (crash);
+  g_assert_cmpuint (crash->destroyed, ==, 1);
+
+  /* Its successor in the group gets r4 and r5 again, and nothing committed before. */
+  collector_subscribe (b, "t-commit", "g", 64);
+  wait_for (has_all, &(HasAll) { b->accepted, { "r4", "r5" } });
+  g_assert_false (has_value (b->values, "r1"));
+  g_assert_false (has_value (b->values, "r2"));
+  g_assert_false (has_value (b->values, "r3"));
+  collector_unsubscribe (b);
+
+  collector_free (a);
+  collector_free (crash);
+  collector_free (b);
+}
+
+static gboolean
+allow_dead_letter_warning (const char *domain, GLogLevelFlags level, const char *message,
+                           gpointer data)
+{
+  if (level & G_LOG_LEVEL_WARNING && g_str_has_prefix (message, "bus: record "))
+    {
+      g_atomic_int_inc (&dead_letter_warnings);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static void
+test_dead_letter (Fixture *f, gconstpointer data)
+{
+  Collector *c = collector_new (f->bus);
+  Collector *dlq = collector_new (f->bus);
+  ImpBusKafkaStats stats;
+
+  g_atomic_int_set (&dead_letter_warnings, 0);
+  g_test_log_set_fatal_handler (allow_dead_letter_warning, NULL);
+  c->poison = "poison";
+  publish (f->bus, "t-poison", "group_9", "a");
+  publish (f->bus, "t-poison", "group_9", "poison");
+  publish (f->bus, "t-poison", "group_9", "b");
+  publish (f->bus, "t-poison", "group_9", "c");
+  collector_subscribe (c, "t-poison", "worker", 64);
+  collector_subscribe (dlq, "t-poison.dlq", "dlq-reader", 64);
+
+  wait_for (has_all, &(HasAll) { c->accepted, { "a", "b", "c" } });
+  wait_for (has_all, &(HasAll) { dlq->accepted, { "poison" } });
+  /* The good records went through once each, in order; the poison one was tried a bounded
+   * number of times and is on the dead-letter topic, once. */
+  g_assert_cmpuint (c->accepted->len, ==, 3);
+  g_assert_cmpstr (g_ptr_array_index (c->accepted, 0), ==, "a");
+  g_assert_cmpstr (g_ptr_array_index (c->accepted, 1), ==, "b");
+  g_assert_cmpstr (g_ptr_array_index (c->accepted, 2), ==, "c");
+  g_assert_cmpuint (c->calls, <=, 4 + 5 + 5);
+  g_assert_cmpuint (dlq->accepted->len, ==, 1);
+  imp_bus_kafka_get_stats (f->bus, &stats);
+  g_assert_cmpuint (stats.dead_letters, ==, 1);
+  g_assert_cmpuint (stats.refusals, >=, 5);
+  g_assert_cmpint (g_atomic_int_get (&dead_letter_warnings), ==, 1);
+
+  /* Later records still flow. */
+  publish (f->bus, "t-poison", "group_9", "d");
+  wait_for (has_all, &(HasAll) { c->accepted, { "d" } });
+
+  collector_unsubscribe (c);
+  collector_unsubscribe (dlq);
+  collector_free (c);
+  collector_free (dlq);
+}
+
+static void
+test_two_groups (Fixture *f, gconstpointer data)
+{
+  Collector *g1 = collector_new (f->bus);
+  Collector *g2 = collector_new (f->bus);
+
+  collector_subscribe (g1, "t-groups", "gateway-a", 8);
+  collector_subscribe (g2, "t-groups", "gateway-b", 8);
+  for (guint i = 0; i < 20; i++)
+    {
+      g_autofree char *key = g_strdup_printf ("k%u", i);
+      g_autofree char *v = g_strdup_printf ("v%u", i);
+
+      publish (f->bus, "t-groups", key, v);
+    }
+  wait_for (at_least, &(AtLeast) { g1->accepted, 20 });
+  wait_for (at_least, &(AtLeast) { g2->accepted, 20 });
+  g_assert_cmpuint (g1->accepted->len, ==, 20);
+  g_assert_cmpuint (g2->accepted->len, ==, 20);
+  for (guint i = 0; i < 20; i++)
+    {
+      g_autofree char *v = g_strdup_printf ("v%u", i);
+
+      g_assert_true (has_value (g1->accepted, v));
+      g_assert_true (has_value (g2->accepted, v));
+    }
+  collector_unsubscribe (g1);
+  collector_unsubscribe (g2);
+  collector_free (g1);
+  collector_free (g2);
+}
+
+static void
+test_unsubscribe_in_handler (Fixture *f, gconstpointer data)
+{
+  Collector *quitter = collector_new (f->bus);
+  Collector *witness = collector_new (f->bus);
+
+  quitter->unsubscribe_in_handler = TRUE;
+  collector_subscribe (quitter, "t-quit", "quitter", 1);
+  collector_subscribe (witness, "t-quit", "witness", 64);
+  publish (f->bus, "t-quit", "k", "first");
+  wait_for (has_all, &(HasAll) { witness->accepted, { "first" } });
+  wait_for (calls_at_least_1, quitter);
+  g_assert_cmpuint (quitter->calls, ==, 1);
+  g_assert_null (quitter->sub);
+  g_assert_cmpuint (quitter->destroyed, ==, 1);
+
+  /* Nothing more reaches the handler, though the topic keeps flowing (the witness sees it). */
+  publish (f->bus, "t-quit", "k", "second");
+  publish (f->bus, "t-quit", "k", "third");
+  wait_for (has_all, &(HasAll) { witness->accepted, { "second", "third" } });
+  g_assert_cmpuint (quitter->calls, ==, 1);
+  g_assert_cmpuint (quitter->destroyed, ==, 1);
+
+  collector_unsubscribe (witness);
+  collector_free (quitter);
+  collector_free (witness);
+}
+
+static void
+test_bad_arguments (void)
+{
+  g_autoptr(GError) error = NULL;
+
+  g_assert_null (imp_bus_kafka_new ("", "test", 8, &error));
+  g_assert_error (error, IMP_ERROR, IMP_ERROR_BAD_REQUEST);
+  g_clear_error (&error);
+  g_assert_null (imp_bus_kafka_new ("127.0.0.1:1", "test", 0, &error));
+  g_assert_error (error, IMP_ERROR, IMP_ERROR_BAD_REQUEST);
+}
+
+static void
+test_real_broker (void)
+{
+  const char *brokers = g_getenv ("IMPLUS_TEST_KAFKA");
+  g_autoptr(GError) error = NULL;
+  g_autofree char *uuid = g_uuid_string_random ();
+  g_autofree char *topic = g_strdup_printf ("implus-test-%s", uuid);
+  ImpBus *bus;
+  Collector *c;
+
+  if (brokers == NULL || brokers[0] == '\0')
+    {
+      g_test_skip ("IMPLUS_TEST_KAFKA=host:port is not set (scripts/services/start.sh kafka "
+                   "starts a broker on 127.0.0.1:39092)");
+      return;
+    }
+  bus = imp_bus_kafka_new (brokers, "test-real", 4, &error);
+  g_assert_no_error (error);
+  c = collector_new (bus);
+  collector_subscribe (c, topic, "real", 16);
+  publish (bus, topic, "k", "x1");
+  publish (bus, topic, "k", "x2");
+  wait_for (has_all, &(HasAll) { c->accepted, { "x1", "x2" } });
+  g_assert_cmpstr (g_ptr_array_index (c->accepted, 0), ==, "x1");
+  collector_unsubscribe (c);
+  collector_free (c);
+  imp_bus_free (bus);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+#define ADD(path, fn) g_test_add (path, Fixture, NULL, fixture_setup, fn, fixture_teardown)
+  ADD ("/bus-kafka/round-trip", test_round_trip);
+  ADD ("/bus-kafka/record-fields", test_record_fields);
+  ADD ("/bus-kafka/key-order", test_key_order);
+  ADD ("/bus-kafka/refused-batch-redelivered", test_refused_batch_redelivered);
+  ADD ("/bus-kafka/commit-after-success", test_commit_after_success);
+  ADD ("/bus-kafka/dead-letter", test_dead_letter);
+  ADD ("/bus-kafka/two-groups", test_two_groups);
+  ADD ("/bus-kafka/unsubscribe-in-handler", test_unsubscribe_in_handler);
+#undef ADD
+  g_test_add_func ("/bus-kafka/bad-arguments", test_bad_arguments);
+  g_test_add_func ("/bus-kafka/real-broker", test_real_broker);
+  return g_test_run ();
+}
