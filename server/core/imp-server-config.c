@@ -68,6 +68,26 @@ const ImpConfigKey imp_server_config_keys[] = {
     "bus backend: local (kafka: distributed build)" },
   { "cache", "backend", IMP_CONFIG_STRING, OFF (cache_backend), "memory", 0, 0,
     "cache backend: memory (redis: distributed build)" },
+
+  { "store", "mysql_host", IMP_CONFIG_STRING, OFF (mysql_host), "127.0.0.1", 0, 0,
+    "MySQL/MariaDB host (store backend mysql)" },
+  PORT ("store", "mysql_port", mysql_port, "3306", "MySQL/MariaDB port"),
+  { "store", "mysql_user", IMP_CONFIG_STRING, OFF (mysql_user), "implus", 0, 0, "MySQL user" },
+  { "store", "mysql_password", IMP_CONFIG_STRING, OFF (mysql_password), "implus", 0, 0,
+    "MySQL password (prefer IMPLUS_STORE_MYSQL_PASSWORD in the environment)" },
+  { "store", "mysql_database", IMP_CONFIG_STRING, OFF (mysql_database), "implus", 0, 0,
+    "MySQL database" },
+  { "store", "mysql_pool", IMP_CONFIG_INT, OFF (mysql_pool), "4", 1, 256,
+    "MySQL connections per process" },
+  { "bus", "kafka_brokers", IMP_CONFIG_STRING, OFF (kafka_brokers), "127.0.0.1:9092", 0, 0,
+    "Kafka bootstrap servers, comma-separated (bus backend kafka)" },
+  { "bus", "kafka_partitions", IMP_CONFIG_INT, OFF (kafka_partitions), "8", 1, 1024,
+    "partitions of the conversation-messages topic when it is created" },
+  { "cache", "redis_host", IMP_CONFIG_STRING, OFF (redis_host), "127.0.0.1", 0, 0,
+    "Redis host (cache backend redis)" },
+  PORT ("cache", "redis_port", redis_port, "6379", "Redis port"),
+  { "cache", "redis_prefix", IMP_CONFIG_STRING, OFF (redis_prefix), "implus:", 0, 0,
+    "prefix of every Redis key" },
 };
 
 const gsize imp_server_config_n_keys = G_N_ELEMENTS (imp_server_config_keys);

@@ -41,6 +41,20 @@ typedef struct {
   char    *store_path;        /* default <data_dir>/implus.db */
   char    *bus_backend;       /* local */
   char    *cache_backend;     /* memory */
+  /* [store] mysql: the distributed deployment's store */
+  char    *mysql_host;        /* 127.0.0.1 */
+  gint64   mysql_port;        /* 3306 */
+  char    *mysql_user;        /* implus */
+  char    *mysql_password;    /* implus */
+  char    *mysql_database;    /* implus */
+  gint64   mysql_pool;        /* connections, 4 */
+  /* [bus] kafka */
+  char    *kafka_brokers;     /* 127.0.0.1:9092 */
+  gint64   kafka_partitions;  /* partitions of conversation-messages, 8 */
+  /* [cache] redis */
+  char    *redis_host;        /* 127.0.0.1 */
+  gint64   redis_port;        /* 6379 */
+  char    *redis_prefix;      /* implus: */
 } ImpServerConfig;
 
 extern const ImpConfigKey imp_server_config_keys[];
