@@ -183,6 +183,12 @@ check (Driver *d, char **seen)
       *seen = g_strdup (mapped ? "shown" : "hidden");
       return mapped == g_str_equal (d->op, "shown");
     }
+  /* Text and counts are what the user sees: a widget off screen does not count. */
+  if (!gtk_widget_get_mapped (w))
+    {
+      *seen = g_strdup ("not shown");
+      return FALSE;
+    }
   if (g_str_equal (d->op, "count"))
     {
       guint n = visible_children (w);

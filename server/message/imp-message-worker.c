@@ -347,8 +347,11 @@ on_ack_batch (GPtrArray *records, gpointer user_data)
     {
       g_autoptr(GError) error = NULL;
 
-      if (imp_store_delivery_record (self->store, ack->user_id, ack->device_id, ack->up_to_seq,
-                                     &error))
+      static gint64 dbg_acks, dbg_ack_t, dbg_ack_last; gint64 dbg_a0 = g_get_monotonic_time (); gboolean dbg_aok;
+      dbg_aok = imp_store_delivery_record (self->store, ack->user_id, ack->device_id, ack->up_to_seq, &error);
+      dbg_acks++; dbg_ack_t += g_get_monotonic_time () - dbg_a0;
+      if (dbg_a0 - dbg_ack_last > 2000000) { g_printerr ("DBG ack tx %ld total_us %ld\n", (long) dbg_acks, (long) dbg_ack_t); dbg_acks = dbg_ack_t = 0; dbg_ack_last = dbg_a0; }
+      if (dbg_aok)
         continue;
       /* Delivery records only move forward, so replaying the whole batch is harmless. */
       if (g_error_matches (error, IMP_ERROR, IMP_ERROR_UNAVAILABLE))

@@ -74,6 +74,7 @@ static const char SCAN_SCRIPT[] =
   "return out\n";
 
 static void start_connect (ImpCacheRedis *self);
+static void on_ready (ImpCacheRedis *self);
 
 static void
 clear_source (GSource **source)
@@ -129,7 +130,7 @@ parse_scan (const redisReply *reply, ImpRedisWaiter *waiter)
 }
 
 static gboolean
-complete_op (ImpRedisOp *op, const redisReply *reply)
+complete_op (ImpCacheRedis *self, ImpRedisOp *op, const redisReply *reply)
 {
   gint64 n;
 
@@ -145,6 +146,11 @@ complete_op (ImpRedisOp *op, const redisReply *reply)
         return FALSE;
       op->waiter->revoked = n > 0;
       imp_redis_waiter_complete (op->waiter, TRUE);
+      return TRUE;
+    case IMP_REDIS_OP_PING:
+      if (reply->type != REDIS_REPLY_STATUS)
+        return FALSE;
+      on_ready (self);
       return TRUE;
     default:
       return TRUE;
@@ -167,7 +173,7 @@ on_reply (redisAsyncContext *ac, void *r, void *privdata)
       imp_redis_op_fail (self, op);
       return;
     }
-  if (reply->type == REDIS_REPLY_ERROR || !complete_op (op, reply))
+  if (reply->type == REDIS_REPLY_ERROR || !complete_op (self, op, reply))
     {
       g_mutex_lock (&self->state_lock);
       self->stats.error_replies++;
@@ -323,14 +329,13 @@ on_connect_timer (gpointer data)
   return G_SOURCE_REMOVE;
 }
 
+/* The first PING answered: Redis is up and serving (a stopped server may still complete the
+ * TCP handshake, so the connect callback alone proves little). */
 static void
-on_connect (const redisAsyncContext *ac, int status)
+on_ready (ImpCacheRedis *self)
 {
-  ImpCacheRedis *self = ac->data;
   guint64 dropped;
 
-  if (status != REDIS_OK)
-    return;  /* hiredis frees the context next: on_ev_cleanup schedules the retry */
   clear_source (&self->connect_timer);
   self->backoff_step = 0;
   self->stall_timer = add_timer (self, 1000, on_stall_timer);
@@ -366,7 +371,6 @@ start_connect (ImpCacheRedis *self)
       return;
     }
   ac->data = self;
-  redisAsyncSetConnectCallback (ac, on_connect);
   source = redis_source_new (ac);
   ac->ev.cleanup = on_ev_cleanup;
   g_source_set_name (source, "imp-cache-redis connection");
@@ -374,7 +378,7 @@ start_connect (ImpCacheRedis *self)
   self->ac = ac;
   self->ac_source = source;
   self->connect_timer = add_timer (self, IMP_REDIS_CONNECT_TIMEOUT_MS, on_connect_timer);
-  /* The connect callback comes with the first write event: give it something to write. */
+  /* Up once this is answered (on_ready); the connect timer covers connect and PING. */
   ping = g_new0 (ImpRedisOp, 1);
   ping->kind = IMP_REDIS_OP_PING;
   if (!issue (self, ping))

@@ -623,6 +623,51 @@ test_outage (void)
   server_cleanup (&own);
 }
 
+/* Redis stopped (SIGSTOP: the socket stays open, nothing answers): reads run into their
+ * deadline, the stall check drops the connection, and after SIGCONT all works again. */
+static void
+test_hung (void)
+{
+  RedisServer own = { 0 };
+  g_autofree char *prefix = new_prefix ();
+  g_autoptr(ImpCache) cache = NULL;
+  gint64 start, elapsed;
+
+  if (redis_server_path == NULL)
+    {
+      g_test_skip ("redis-server is not installed: cannot stop Redis");
+      return;
+    }
+  server_start (&own);
+  cache = connect_cache (&own, prefix);
+  imp_cache_presence_add (cache, 50, "gw1", 1, 60000);
+  g_assert_cmpuint (n_gateways (cache, 50), ==, 1);
+
+  kill (own.pid, SIGSTOP);
+  start = g_get_monotonic_time ();
+  imp_cache_presence_add (cache, 50, "gw1", 1, 60000);   /* returns at once */
+  g_assert_cmpint (g_get_monotonic_time () - start, <, 100 * 1000);
+  start = g_get_monotonic_time ();
+  g_assert_true (is_offline (cache, 50));
+  elapsed = g_get_monotonic_time () - start;
+  g_assert_cmpint (elapsed, >=, 150 * 1000);
+  g_assert_cmpint (elapsed, <, UNKNOWN_MAX_US);
+  g_assert_cmpint (imp_cache_token_is_revoked (cache, "t50"), ==, -1);
+  g_assert_cmpuint (stats_of (cache).reads_timed_out, >=, 2);
+  /* No reply for IMP_REDIS_STALL_MS: the connection is dropped; reads then answer at once. */
+  g_assert_true (imp_cache_redis_wait_connected (cache, FALSE, CONNECT_MS));
+  start = g_get_monotonic_time ();
+  g_assert_true (is_offline (cache, 50));
+  g_assert_cmpint (g_get_monotonic_time () - start, <, 100 * 1000);
+
+  kill (own.pid, SIGCONT);
+  g_assert_true (imp_cache_redis_wait_connected (cache, TRUE, CONNECT_MS));
+  imp_cache_presence_add (cache, 50, "gw1", 1, 60000);
+  g_assert_cmpuint (n_gateways (cache, 50), ==, 1);
+  g_clear_pointer (&cache, imp_cache_free);
+  server_cleanup (&own);
+}
+
 static void
 skip_no_server (void)
 {
@@ -669,6 +714,7 @@ main (int argc, char **argv)
   add_server_test ("/cache-redis/threads", test_threads);
   add_server_test ("/cache-redis/flush-heals", test_flush_heals);
   add_server_test ("/cache-redis/outage", test_outage);
+  add_server_test ("/cache-redis/hung", test_hung);
   ret = g_test_run ();
   cleanup_shared ();
   g_free (redis_server_path);
