@@ -7,7 +7,7 @@
  *   type PATH TEXT               replaces the text of an editable or a text view
  *   press PATH KEY [shift]       sends a key press (e.g. Return) to the widget's key controllers
  *   action NAME [STRING]         activates app.NAME / win.NAME with an optional string target
- *   wait MS PATH OP [TEXT]       OP: is, contains, count, shown, hidden, absent; answers when it
+ *   wait MS PATH OP [TEXT]       OP: is, contains, lacks, count, shown, hidden, absent; answers when it
  *                                holds, or ERR with what was seen when MS milliseconds pass
  *   text PATH                    answers the widget's text
  *   shot FILE                    saves the window as PNG
@@ -34,6 +34,10 @@ typedef struct {
   char             *arg;
   gint64            deadline;
   guint             tick;
+  /* the pending screenshot */
+  char             *shot_file;
+  gulong            paint_handler;
+  guint             shot_timeout;
 } Driver;
 
 static void read_next (Driver *d);
@@ -201,6 +205,8 @@ check (Driver *d, char **seen)
     return g_strcmp0 (text, d->arg) == 0;
   if (g_str_equal (d->op, "contains"))
     return strstr (text, d->arg ? d->arg : "") != NULL;
+  if (g_str_equal (d->op, "lacks"))
+    return strstr (text, d->arg ? d->arg : "") == NULL;
   return FALSE;
 }
 
@@ -309,7 +315,54 @@ click (GtkWidget *w)
     gtk_widget_activate (w);
 }
 
-/* Returns FALSE when the command answers later (wait). */
+static void
+finish_shot (Driver *d)
+{
+  GdkFrameClock *clock = gtk_widget_get_frame_clock (GTK_WIDGET (d->window));
+  g_autoptr(GError) error = NULL;
+
+  if (clock != NULL && d->paint_handler != 0)
+    g_signal_handler_disconnect (clock, d->paint_handler);
+  d->paint_handler = 0;
+  g_clear_handle_id (&d->shot_timeout, g_source_remove);
+  if (save_png (d, d->shot_file, &error))
+    reply ("OK", "shot %s", d->shot_file);
+  else
+    reply ("ERR", "shot %s", error->message);
+  g_clear_pointer (&d->shot_file, g_free);
+  read_next (d);
+}
+
+static void
+after_paint_cb (GdkFrameClock *clock, gpointer user_data)
+{
+  finish_shot (user_data);
+}
+
+static gboolean
+shot_timeout_cb (gpointer user_data)
+{
+  Driver *d = user_data;
+
+  d->shot_timeout = 0;
+  finish_shot (d);
+  return G_SOURCE_REMOVE;
+}
+
+/* The window's render nodes exist only once drawn: shoot after the next frame is painted. */
+static void
+start_shot (Driver *d, const char *file)
+{
+  GdkFrameClock *clock = gtk_widget_get_frame_clock (GTK_WIDGET (d->window));
+
+  d->shot_file = g_strdup (file);
+  d->shot_timeout = g_timeout_add (3000, shot_timeout_cb, d);
+  if (clock != NULL)
+    d->paint_handler = g_signal_connect (clock, "after-paint", G_CALLBACK (after_paint_cb), d);
+  gtk_widget_queue_draw (GTK_WIDGET (d->window));
+}
+
+/* Returns FALSE when the command answers later (wait, shot). */
 static gboolean
 run (Driver *d, char *line)
 {
@@ -330,11 +383,8 @@ run (Driver *d, char *line)
     }
   if (g_str_equal (cmd, "shot"))
     {
-      if (save_png (d, rest, &error))
-        reply ("OK", "shot %s", rest);
-      else
-        reply ("ERR", "shot %s", error->message);
-      return TRUE;
+      start_shot (d, rest);
+      return FALSE;
     }
   if (g_str_equal (cmd, "action"))
     {

@@ -72,6 +72,10 @@ GSocketAddress *imp_gateway_bind_address (const char *bind, guint port, GError *
 ImpGatewayTcp *imp_gateway_tcp_new (ImpGateway *gw, GError **error);
 guint          imp_gateway_tcp_get_port (ImpGatewayTcp *self);
 void           imp_gateway_tcp_free (ImpGatewayTcp *self);
+/* Between cork and uncork, sends to a TCP connection are gathered and written with one call per
+ * connection at uncork (bounded; order and limits as for unbuffered sends). NULL is fine. */
+void           imp_gateway_tcp_cork (ImpGatewayTcp *self);
+void           imp_gateway_tcp_uncork (ImpGatewayTcp *self);
 
 /* imp-gateway-ws.c */
 ImpGatewayWs  *imp_gateway_ws_new (ImpGateway *gw, GError **error);

@@ -16,6 +16,7 @@
 #define READS_PER_DISPATCH 16   /* then let other connections run; poll is level-triggered */
 #define CLOSE_FLUSH_MS     5000 /* a closing connection that will not read its goodbye */
 #define LISTEN_BACKLOG     1024
+#define CORK_MAX           (64 * 1024) /* a corked connection sends once it holds this much */
 
 struct _ImpGatewayTcp {
   ImpGateway *gw;         /* Borrowed */
@@ -23,6 +24,8 @@ struct _ImpGatewayTcp {
   GSource    *accept_source;
   guint       port;
   GQueue      conns;      /* every live ImpTcpConn (tcp_link) */
+  gboolean    corked;     /* between cork() and uncork(): sends are gathered per connection */
+  GQueue      cork_list;  /* ImpTcpConn with gathered bytes (cork_link) */
 };
 
 typedef struct {
@@ -35,6 +38,8 @@ typedef struct {
   GSource        *close_timer;
   ImpFrameReader *reader;    /* lazy */
   GQueue         *out;       /* GBytes, lazy */
+  GByteArray     *cork;      /* frames gathered while corked, sent in one call; lazy */
+  GList           cork_link;
   gsize           out_offset;
   gsize           out_bytes;
   gboolean        closing;
@@ -64,6 +69,11 @@ teardown (ImpTcpConn *c)
   g_clear_pointer (&c->reader, imp_frame_reader_free);
   if (c->out != NULL)
     g_queue_free_full (g_steal_pointer (&c->out), (GDestroyNotify) g_bytes_unref);
+  if (c->cork != NULL)
+    {
+      g_queue_unlink (&c->tcp->cork_list, &c->cork_link);
+      g_clear_pointer (&c->cork, g_byte_array_unref);
+    }
   c->base.state = IMP_CONN_CLOSED;
   imp_connection_unref (&c->base);  /* the transport's ref */
 }
@@ -119,6 +129,73 @@ flush (ImpTcpConn *c)
     teardown (c);
   else
     set_events (c);
+}
+
+/* Writes what was gathered while corked with one call; what the kernel refuses goes to the
+ * output queue (bounded like any send). FALSE if the connection is gone. */
+static gboolean
+uncork_one (ImpTcpConn *c)
+{
+  g_autoptr(GByteArray) cork = g_steal_pointer (&c->cork);
+  gsize sent = 0;
+
+  if (cork == NULL)
+    return !c->torn_down;
+  g_queue_unlink (&c->tcp->cork_list, &c->cork_link);
+  if (c->torn_down)
+    return FALSE;
+  /* Gathering starts only with an empty output queue, and nothing flushes while corked. */
+  g_assert (c->out == NULL);
+  {
+    g_autoptr(GError) error = NULL;
+    gssize n = g_socket_send (c->socket, (const char *) cork->data, cork->len, NULL, &error);
+
+    if (n < 0 && !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+      {
+        lost (c);
+        return FALSE;
+      }
+    if (n > 0)
+      sent = (gsize) n;
+  }
+  if (sent == cork->len)
+    return TRUE;
+  if (cork->len - sent > (gsize) c->tcp->gw->config->max_outbuf)
+    {
+      g_message ("gateway: closing slow connection %s (conn %" G_GUINT64_FORMAT ")",
+                 c->base.peer, c->base.id);
+      lost (c);
+      return FALSE;
+    }
+  c->out = g_queue_new ();
+  c->out_offset = 0;
+  c->out_bytes = cork->len - sent;
+  g_queue_push_tail (c->out, g_bytes_new (cork->data + sent, cork->len - sent));
+  set_events (c);
+  return TRUE;
+}
+
+void
+imp_gateway_tcp_cork (ImpGatewayTcp *self)
+{
+  if (self != NULL)
+    self->corked = TRUE;
+}
+
+void
+imp_gateway_tcp_uncork (ImpGatewayTcp *self)
+{
+  if (self == NULL)
+    return;
+  self->corked = FALSE;
+  while (self->cork_list.head != NULL)
+    {
+      ImpTcpConn *c = self->cork_list.head->data;
+
+      imp_connection_ref (&c->base);
+      uncork_one (c);
+      imp_connection_unref (&c->base);
+    }
 }
 
 static void
@@ -213,6 +290,22 @@ tcp_send (ImpConnection *conn, const guint8 *data, gsize len)
     return TRUE;  /* too late to matter */
   imp_frame_write_header (header, (guint32) len);
 
+  /* Corked (a batch of bus records in hand): gather, one send per connection at uncork. */
+  if (c->out == NULL && (c->cork != NULL || c->tcp->corked))
+    {
+      if (c->cork == NULL)
+        {
+          c->cork = g_byte_array_sized_new ((guint) MIN (total * 4, (gsize) CORK_MAX));
+          c->cork_link.data = c;
+          g_queue_push_tail_link (&c->tcp->cork_list, &c->cork_link);
+        }
+      g_byte_array_append (c->cork, header, sizeof header);
+      g_byte_array_append (c->cork, data, (guint) len);
+      if (c->cork->len >= CORK_MAX || !c->tcp->corked)
+        return uncork_one (c);
+      return TRUE;
+    }
+
   if (c->out == NULL)
     {
       GOutputVector vec[2] = { { header, sizeof header }, { data, len } };
@@ -265,6 +358,10 @@ tcp_close (ImpConnection *conn, gboolean flush_first)
   ImpTcpConn *c = (ImpTcpConn *) conn;
 
   if (c->torn_down)
+    return;
+  /* Gathered frames were sent as far as callers know: hand them to the kernel as an unbuffered
+   * send would have (a goodbye among them); only what it refuses is subject to flush_first. */
+  if (!uncork_one (c))
     return;
   c->closing = TRUE;
   if (!flush_first || c->out == NULL)

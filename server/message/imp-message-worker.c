@@ -229,11 +229,7 @@ on_chat_batch (GPtrArray *records, gpointer user_data)
       item->req = (int) n_reqs++;
     }
 
-  static gint64 dbg_t, dbg_max, dbg_nb, dbg_nm, dbg_last; gint64 dbg_t0 = g_get_monotonic_time ();
-  gboolean dbg_ok = n_reqs == 0 || imp_store_chat_commit (self->store, reqs, n_reqs, results, &error);
-  { gint64 d = g_get_monotonic_time () - dbg_t0; dbg_t += d; dbg_max = MAX (dbg_max, d); dbg_nb++; dbg_nm += n;
-    if (dbg_t0 - dbg_last > 2000000) { g_printerr ("DBG batches %ld msgs %ld avg_n %.1f avg_commit_us %.0f max_us %ld\n", (long) dbg_nb, (long) dbg_nm, (double) dbg_nm / dbg_nb, (double) dbg_t / dbg_nb, (long) dbg_max); dbg_t = dbg_max = dbg_nb = dbg_nm = 0; dbg_last = dbg_t0; } }
-  if (!dbg_ok)
+  if (n_reqs > 0 && !imp_store_chat_commit (self->store, reqs, n_reqs, results, &error))
     {
       if (g_error_matches (error, IMP_ERROR, IMP_ERROR_UNAVAILABLE))
         {
@@ -347,11 +343,8 @@ on_ack_batch (GPtrArray *records, gpointer user_data)
     {
       g_autoptr(GError) error = NULL;
 
-      static gint64 dbg_acks, dbg_ack_t, dbg_ack_last; gint64 dbg_a0 = g_get_monotonic_time (); gboolean dbg_aok;
-      dbg_aok = imp_store_delivery_record (self->store, ack->user_id, ack->device_id, ack->up_to_seq, &error);
-      dbg_acks++; dbg_ack_t += g_get_monotonic_time () - dbg_a0;
-      if (dbg_a0 - dbg_ack_last > 2000000) { g_printerr ("DBG ack tx %ld total_us %ld\n", (long) dbg_acks, (long) dbg_ack_t); dbg_acks = dbg_ack_t = 0; dbg_ack_last = dbg_a0; }
-      if (dbg_aok)
+      if (imp_store_delivery_record (self->store, ack->user_id, ack->device_id, ack->up_to_seq,
+                                     &error))
         continue;
       /* Delivery records only move forward, so replaying the whole batch is harmless. */
       if (g_error_matches (error, IMP_ERROR, IMP_ERROR_UNAVAILABLE))

@@ -370,8 +370,11 @@ sub_main (gpointer data)
   rd_kafka_queue_destroy (queue);
   /* Leaves the group at once (no session timeout for the others to wait out); with
    * enable.auto.commit off it commits nothing, so uncommitted records go to the next owner. */
+  g_printerr ("T %.2f closing\n", g_get_monotonic_time () / 1e6);
   rd_kafka_consumer_close (sub->rk);
+  g_printerr ("T %.2f closed\n", g_get_monotonic_time () / 1e6);
   g_clear_pointer (&sub->rk, rd_kafka_destroy);
+  g_printerr ("T %.2f destroyed\n", g_get_monotonic_time () / 1e6);
   g_atomic_int_set (&sub->finished, 1);
   return NULL;
 }
@@ -393,7 +396,7 @@ consumer_new (ImpBusKafka *bus, const char *group, gboolean private_group, GErro
                                error) ||
       !imp_bus_kafka_conf_set (conf, "partition.assignment.strategy", "range", error) ||
       !imp_bus_kafka_conf_set (conf, "enable.partition.eof", "false", error) ||
-      !imp_bus_kafka_conf_set (conf, "session.timeout.ms", "10000", error) ||
+      !imp_bus_kafka_conf_set (conf, "session.timeout.ms", "6000", error) ||
       !imp_bus_kafka_conf_set (conf, "heartbeat.interval.ms", "1000", error))
     {
       rd_kafka_conf_destroy (conf);

@@ -94,7 +94,7 @@ struct _ImpCacheRedis {
   guint         backoff_step;
   guint         inflight;
   gint64        last_progress_us;
-  guint64       dropped_at_outage;
+  guint64       dropped_at_outage; /* writes_dropped when last up */
   gboolean      outage_logged;
   gboolean      stopping;
 };

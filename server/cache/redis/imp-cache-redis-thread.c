@@ -270,9 +270,6 @@ note_outage (ImpCacheRedis *self, const char *why)
       return;
     }
   self->outage_logged = TRUE;
-  g_mutex_lock (&self->state_lock);
-  self->dropped_at_outage = self->stats.writes_dropped;
-  g_mutex_unlock (&self->state_lock);
   g_message ("redis cache: %s:%u unreachable (%s); retrying with backoff, "
              "writes are dropped meanwhile", self->host, self->port, why);
 }
@@ -283,7 +280,8 @@ static void
 on_ev_cleanup (void *privdata)
 {
   RedisSource *source = privdata;
-  ImpCacheRedis *self = source->ac->data;
+  redisAsyncContext *ac = source->ac;   /* still valid: hiredis frees it after this hook */
+  ImpCacheRedis *self = ac->data;
 
   redis_source_cleanup (privdata);
   /* The adapter's dispatch handles write before read: a context freed while writing must not
@@ -300,7 +298,7 @@ on_ev_cleanup (void *privdata)
       g_main_loop_quit (self->loop);
       return;
     }
-  note_outage (self, source->ac->c.err != 0 ? source->ac->c.errstr : "connection closed");
+  note_outage (self, ac->c.err != 0 ? ac->c.errstr : "connection closed");
   schedule_reconnect (self);
 }
 
@@ -342,6 +340,7 @@ on_ready (ImpCacheRedis *self)
   imp_redis_set_connected (self, TRUE);
   g_mutex_lock (&self->state_lock);
   dropped = self->stats.writes_dropped - self->dropped_at_outage;
+  self->dropped_at_outage = self->stats.writes_dropped;
   g_mutex_unlock (&self->state_lock);
   if (self->outage_logged)
     g_message ("redis cache: reconnected to %s:%u; %" G_GUINT64_FORMAT " writes dropped during "

@@ -100,7 +100,9 @@ fixture_setup (Fixture *f, gconstpointer data)
    * topics there: they are made here and the bus finds them in the metadata. */
   for (guint i = 0; i < G_N_ELEMENTS (mock_topics); i++)
     g_assert_cmpint (rd_kafka_mock_topic_create (f->mc, mock_topics[i], 8, 3), ==, 0);
+  g_printerr ("T %.2f new\n", g_get_monotonic_time () / 1e6);
   f->bus = imp_bus_kafka_new (rd_kafka_mock_cluster_bootstraps (f->mc), "test", 8, &error);
+  g_printerr ("T %.2f newed\n", g_get_monotonic_time () / 1e6);
   g_assert_no_error (error);
   g_assert_nonnull (f->bus);
 }
@@ -108,9 +110,13 @@ fixture_setup (Fixture *f, gconstpointer data)
 static void
 fixture_teardown (Fixture *f, gconstpointer data)
 {
+  g_printerr ("T %.2f teardown\n", g_get_monotonic_time () / 1e6);
   g_clear_pointer (&f->bus, imp_bus_free);
+  g_printerr ("T %.2f bus freed\n", g_get_monotonic_time () / 1e6);
   rd_kafka_mock_cluster_destroy (f->mc);
+  g_printerr ("T %.2f mock freed\n", g_get_monotonic_time () / 1e6);
   rd_kafka_destroy (f->rk);
+  g_printerr ("T %.2f end\n", g_get_monotonic_time () / 1e6);
 }
 
 /* A collecting subscriber: records values (in arrival order) and answers per its policy. */
@@ -249,6 +255,7 @@ test_round_trip (Fixture *f, gconstpointer data)
 {
   Collector *c = collector_new (f->bus);
 
+  g_printerr ("T %.2f subscribe\n", g_get_monotonic_time () / 1e6);
   collector_subscribe (c, IMP_TOPIC_CONVERSATION_MESSAGES, "workers", 16);
   publish (f->bus, IMP_TOPIC_CONVERSATION_MESSAGES, "private_1_2", "one");
   publish (f->bus, IMP_TOPIC_CONVERSATION_MESSAGES, "private_1_2", "two");
@@ -257,7 +264,9 @@ test_round_trip (Fixture *f, gconstpointer data)
   g_assert_cmpuint (c->accepted->len, ==, 3);
   g_assert_cmpstr (g_ptr_array_index (c->accepted, 0), ==, "one");
   g_assert_cmpstr (g_ptr_array_index (c->accepted, 2), ==, "three");
+  g_printerr ("T %.2f got\n", g_get_monotonic_time () / 1e6);
   collector_unsubscribe (c);
+  g_printerr ("T %.2f unsubscribed\n", g_get_monotonic_time () / 1e6);
   g_assert_cmpuint (c->destroyed, ==, 1);
   collector_free (c);
 }
@@ -440,6 +449,7 @@ test_commit_after_success (Fixture *f, gconstpointer data)
   publish (f->bus, "t-commit", "k", "r2");
   publish (f->bus, "t-commit", "k", "r3");
   wait_for (has_all, &(HasAll) { a->accepted, { "r1", "r2", "r3" } });
+  g_printerr ("T %.2f a done\n", g_get_monotonic_time () / 1e6);
   collector_unsubscribe (a);
 
   /* The next member sees only r4, r5, never says TRUE, and goes away as if it crashed. */
@@ -450,6 +460,7 @@ test_commit_after_success (Fixture *f, gconstpointer data)
   wait_for (has_all, &(HasAll) { crash->values, { "r4" } });
   g_assert_false (has_value (crash->values, "r1"));
   g_assert_false (has_value (crash->values, "r3"));
+  g_printerr ("T %.2f crash saw\n", g_get_monotonic_time () / 1e6);
   collector_unsubscribe (crash);
   g_assert_cmpuint (crash->destroyed, ==, 1);
 
@@ -459,6 +470,7 @@ test_commit_after_success (Fixture *f, gconstpointer data)
   g_assert_false (has_value (b->values, "r1"));
   g_assert_false (has_value (b->values, "r2"));
   g_assert_false (has_value (b->values, "r3"));
+  g_printerr ("T %.2f b saw\n", g_get_monotonic_time () / 1e6);
   collector_unsubscribe (b);
 
   collector_free (a);

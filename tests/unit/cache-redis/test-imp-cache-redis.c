@@ -656,6 +656,7 @@ test_hung (void)
   g_assert_cmpuint (stats_of (cache).reads_timed_out, >=, 2);
   /* No reply for IMP_REDIS_STALL_MS: the connection is dropped; reads then answer at once. */
   g_assert_true (imp_cache_redis_wait_connected (cache, FALSE, CONNECT_MS));
+  g_assert_cmpuint (stats_of (cache).writes_dropped, >=, 1);   /* the add sent into the void */
   start = g_get_monotonic_time ();
   g_assert_true (is_offline (cache, 50));
   g_assert_cmpint (g_get_monotonic_time () - start, <, 100 * 1000);
