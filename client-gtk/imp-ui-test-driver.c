@@ -417,7 +417,7 @@ run (Driver *d, char *line)
         }
       d->path = g_strdup (wargs[1]);
       d->op = g_strdup (wargs[2]);
-      d->arg = wargs[3] ? g_strcompress (wargs[3]) : NULL;
+      d->arg = g_strcompress (wargs[3] ? wargs[3] : "");
       d->deadline = g_get_monotonic_time () + (gint64) ms * 1000;
       if (tick_cb (d) == G_SOURCE_CONTINUE)
         d->tick = g_timeout_add (TICK_MS, tick_cb, d);

@@ -370,11 +370,8 @@ sub_main (gpointer data)
   rd_kafka_queue_destroy (queue);
   /* Leaves the group at once (no session timeout for the others to wait out); with
    * enable.auto.commit off it commits nothing, so uncommitted records go to the next owner. */
-  g_printerr ("T %.2f closing\n", g_get_monotonic_time () / 1e6);
   rd_kafka_consumer_close (sub->rk);
-  g_printerr ("T %.2f closed\n", g_get_monotonic_time () / 1e6);
   g_clear_pointer (&sub->rk, rd_kafka_destroy);
-  g_printerr ("T %.2f destroyed\n", g_get_monotonic_time () / 1e6);
   g_atomic_int_set (&sub->finished, 1);
   return NULL;
 }
@@ -388,7 +385,9 @@ consumer_new (ImpBusKafka *bus, const char *group, gboolean private_group, GErro
 
   /* Offsets move only through commit (); "range" is an eager strategy: a partition has one
    * owner at a time and is revoked only inside poll, between batches. A private group (NULL)
-   * starts at the end, like a local subscriber that sees only what is published after it. */
+   * starts at the end, like a local subscriber that sees only what is published after it.
+   * 6 s is the brokers' minimum session timeout: a crashed member's partitions move soon
+   * (heartbeats come from librdkafka's own thread, so a slow handler does not expire it). */
   if (!imp_bus_kafka_conf_set (conf, "group.id", group, error) ||
       !imp_bus_kafka_conf_set (conf, "enable.auto.commit", "false", error) ||
       !imp_bus_kafka_conf_set (conf, "enable.auto.offset.store", "false", error) ||

@@ -71,6 +71,7 @@ struct _ImpCacheRedis {
   GMainContext *context;
   GMainLoop    *loop;
   GSource      *wake;           /* ready when ops are queued */
+  gint          read_timeout_ms; /* atomic */
 
   /* Queue of ops for the thread, under queue_lock */
   GMutex        queue_lock;

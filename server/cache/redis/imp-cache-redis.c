@@ -188,7 +188,8 @@ static ImpRedisWaiter *
 run_read (ImpCacheRedis *self, ImpRedisOp *op)
 {
   ImpRedisWaiter *waiter;
-  gint64 deadline = g_get_monotonic_time () + IMP_REDIS_READ_TIMEOUT_MS * 1000;
+  gint64 deadline = g_get_monotonic_time ()
+                    + (gint64) g_atomic_int_get (&self->read_timeout_ms) * 1000;
   WaitResult result;
 
   /* Known to be down: answer at once rather than make every caller wait out the deadline. */
@@ -454,6 +455,7 @@ imp_cache_redis_new (const char *host, guint port, const char *key_prefix, GErro
   self->host = g_strdup (host);
   self->port = port;
   self->prefix = g_strdup (key_prefix);
+  self->read_timeout_ms = IMP_REDIS_READ_TIMEOUT_MS;
   g_snprintf (self->nonce, sizeof self->nonce, "%08x%08x", g_random_int (), g_random_int ());
   g_mutex_init (&self->queue_lock);
   g_queue_init (&self->queue);
@@ -491,6 +493,15 @@ imp_cache_redis_get_stats (ImpCache *cache, ImpCacheRedisStats *out)
   *out = self->stats;
   g_mutex_unlock (&self->state_lock);
   return TRUE;
+}
+
+void
+imp_cache_redis_set_read_timeout (ImpCache *cache, guint timeout_ms)
+{
+  ImpCacheRedis *self = as_redis (cache);
+
+  g_return_if_fail (self != NULL);
+  g_atomic_int_set (&self->read_timeout_ms, CLAMP (timeout_ms, 1, 60000));
 }
 
 gboolean

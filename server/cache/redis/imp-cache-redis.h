@@ -18,6 +18,9 @@ typedef struct {
 
 /* FALSE if cache is not a Redis cache. */
 gboolean imp_cache_redis_get_stats (ImpCache *cache, ImpCacheRedisStats *out);
+/* How long blocking reads wait for Redis before answering "unknown" (default
+ * IMP_REDIS_READ_TIMEOUT_MS = 200; clamped to 1..60000). Any thread, any time. */
+void     imp_cache_redis_set_read_timeout (ImpCache *cache, guint timeout_ms);
 /* Waits until the connection is (or is not) up; FALSE when timeout_ms passed first. */
 gboolean imp_cache_redis_wait_connected (ImpCache *cache, gboolean connected, gint64 timeout_ms);
 
