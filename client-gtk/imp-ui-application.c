@@ -199,6 +199,18 @@ state_changed_cb (ImpClient *client, guint state, gpointer user_data)
 }
 
 static void
+engine_error_cb (ImpClient *client, GError *error, gpointer user_data)
+{
+  g_message ("engine: %s", error->message);
+}
+
+static void
+disconnected_cb (ImpClient *client, const char *reason, gpointer user_data)
+{
+  g_message ("disconnected: %s", reason);
+}
+
+static void
 open_index (ImpUiApplication *self)
 {
   g_autoptr(GError) error = NULL;
@@ -279,6 +291,8 @@ imp_ui_application_get_client (ImpUiApplication *self)
   g_signal_connect (self->client, "message-sent", G_CALLBACK (message_sent_cb), self);
   g_signal_connect (self->client, "message-failed", G_CALLBACK (message_failed_cb), self);
   g_signal_connect (self->client, "state-changed", G_CALLBACK (state_changed_cb), self);
+  g_signal_connect (self->client, "error", G_CALLBACK (engine_error_cb), self);
+  g_signal_connect (self->client, "disconnected", G_CALLBACK (disconnected_cb), self);
   return self->client;
 }
 

@@ -21,6 +21,7 @@ imp_store_user_from_row (const ImpStoreRowFuncs *f, gpointer row)
   rec->password_hash = g_strdup (f->text (row, 3));
   rec->status = (int) f->int64 (row, 4);
   rec->created_ms = f->int64 (row, 5);
+  rec->muted_until_ms = f->int64 (row, 6);
   return rec;
 }
 
@@ -100,7 +101,7 @@ imp_store_conversation_access (gint64 user_id, const char *conversation_id,
     }
   if (kind == IMP_CONV_GROUP)
     {
-      /* Groups arrive with migration 0002; until then a group is one the user has a list row for. */
+      /* A group's history and read marks go through imp-store-group.c (group_members). */
       *out_need_membership = TRUE;
       return TRUE;
     }
@@ -141,15 +142,63 @@ chat_claim (const ImpStoreChatOps *ops, gpointer c, const ImpChatRequest *req, I
          && (self_chat || ops->seq_undo (c, req->to_user_id, error));
 }
 
+typedef struct {
+  gint64 v[5];
+  gboolean found;
+} CheckRow;
+
+static gboolean
+check_row (const ImpStoreRowFuncs *f, gpointer row, gpointer data)
+{
+  CheckRow *r = data;
+
+  for (int i = 0; i < 5; i++)
+    r->v[i] = f->int64 (row, i);
+  r->found = TRUE;
+  return FALSE;
+}
+
+/* The refusals of a one-to-one send, from one statement: recipient missing or banned, sender
+ * banned or muted, the recipient blocked the sender, not friends while friends_only. Sets
+ * res->error_code (and muted_until_ms); FALSE only on a database error. */
+static gboolean
+chat_check (const ImpStoreChatOps *ops, gpointer c, gboolean friends_only,
+            const ImpChatRequest *req, ImpChatResult *res, GError **error)
+{
+  gboolean self_chat = (req->to_user_id == req->sender_id);
+  CheckRow r = { { 0 }, FALSE };
+
+  if (!ops->db->exec (c, IMP_STORE_SQL_CHAT_CHECK,
+                      IMP_ARGS (IMP_ARG_INT (req->sender_id), IMP_ARG_INT (req->to_user_id)),
+                      check_row, &r, NULL, error))
+    return FALSE;
+  /* v: recipient status, sender status, sender muted until, blocked, friends */
+  if (r.v[0] == 0)
+    res->error_code = IMP_ERROR_UNKNOWN_USER;
+  else if (r.v[1] == IMP_USER_STATUS_BANNED)
+    res->error_code = IMP_ERROR_BANNED;
+  else if (r.v[2] > req->now_ms)
+    {
+      res->error_code = IMP_ERROR_MUTED;
+      res->muted_until_ms = r.v[2];
+    }
+  else if (r.v[0] == IMP_USER_STATUS_BANNED)
+    res->error_code = IMP_ERROR_BANNED;
+  else if (!self_chat && r.v[3] > 0)
+    res->error_code = IMP_ERROR_BLOCKED;
+  else if (!self_chat && friends_only && r.v[4] == 0)
+    res->error_code = IMP_ERROR_FORBIDDEN;
+  return TRUE;
+}
+
 /* One request inside the open transaction. FALSE only on a database error (the batch then
  * rolls back); a refusal sets res->error_code and writes nothing. */
 static gboolean
-chat_one (const ImpStoreChatOps *ops, gpointer c, const ImpChatRequest *req, ImpChatResult *res,
-          GError **error)
+chat_one (const ImpStoreChatOps *ops, gpointer c, gboolean friends_only, const ImpChatRequest *req,
+          ImpChatResult *res, GError **error)
 {
   gboolean self_chat = (req->to_user_id == req->sender_id);
   gboolean found = FALSE;
-  int status = 0;
 
   memset (res, 0, sizeof *res);
   if (req->client_msg_id == NULL || req->client_msg_id[0] == '\0'
@@ -165,18 +214,14 @@ chat_one (const ImpStoreChatOps *ops, gpointer c, const ImpChatRequest *req, Imp
   if (found)
     return TRUE;
 
-  if (req->to_user_id > 0 && !ops->user_status (c, req->to_user_id, &status, error))
+  if (req->group_id != 0)
+    return imp_store_group_chat_one (ops, c, req, res, error);
+  if (req->to_user_id > 0 && !chat_check (ops, c, friends_only, req, res, error))
     return FALSE;
-  if (status == 0)
-    {
-      res->error_code = IMP_ERROR_UNKNOWN_USER;
-      return TRUE;
-    }
-  if (status == IMP_USER_STATUS_BANNED)
-    {
-      res->error_code = IMP_ERROR_BANNED;
-      return TRUE;
-    }
+  if (req->to_user_id <= 0)
+    res->error_code = IMP_ERROR_UNKNOWN_USER;
+  if (res->error_code != IMP_ERROR_NONE)
+    return TRUE;
 
   res->msg_id = req->msg_id;
   res->send_time_ms = req->now_ms;
@@ -211,8 +256,9 @@ chat_one (const ImpStoreChatOps *ops, gpointer c, const ImpChatRequest *req, Imp
 }
 
 gboolean
-imp_store_chat_run (const ImpStoreChatOps *ops, gpointer conn, const ImpChatRequest *reqs,
-                    guint n_reqs, ImpChatResult *results, GError **error)
+imp_store_chat_run (const ImpStoreChatOps *ops, gpointer conn, gboolean friends_only,
+                    const ImpChatRequest *reqs, guint n_reqs, ImpChatResult *results,
+                    GError **error)
 {
   guint i;
 
@@ -222,7 +268,7 @@ imp_store_chat_run (const ImpStoreChatOps *ops, gpointer conn, const ImpChatRequ
   if (!ops->tx (conn, IMP_STORE_TX_BEGIN, error))
     return FALSE;
   for (i = 0; i < n_reqs; i++)
-    if (!chat_one (ops, conn, &reqs[i], &results[i], error))
+    if (!chat_one (ops, conn, friends_only, &reqs[i], &results[i], error))
       break;
   if (i == n_reqs && ops->tx (conn, IMP_STORE_TX_COMMIT, error))
     return TRUE;

@@ -22,7 +22,8 @@ imp_store_page_limit (guint limit)
 
 /* SQL that reads the same in SQLite and MySQL. Placeholders are numbered (?1, ?2, ...): SQLite
  * binds them, the MySQL store substitutes escaped literals. */
-#define IMP_STORE_USER_COLUMNS "id, user_id, username, password, status, create_time"
+#define IMP_STORE_USER_COLUMNS \
+  "id, user_id, username, password, status, create_time, muted_until_ms"
 #define IMP_STORE_MSG_COLUMNS \
   "m.msg_id, m.conversation_id, m.sender_id, m.to_id, l.seq, m.content, m.content_type, " \
   "m.send_time, CASE WHEN m.sender_id = l.user_id THEN m.client_msg_id END"
@@ -36,7 +37,14 @@ imp_store_page_limit (guint limit)
   "SELECT " IMP_STORE_USER_COLUMNS " FROM users WHERE user_id = ?1 AND deleted = 0"
 #define IMP_STORE_SQL_USER_TOUCH \
   "UPDATE users SET last_login_time = ?2, update_time = ?2 WHERE id = ?1 AND deleted = 0"
-#define IMP_STORE_SQL_USER_STATUS "SELECT status FROM users WHERE id = ?1 AND deleted = 0"
+/* The checks of a one-to-one send in one round trip (?1 sender, ?2 recipient): recipient
+ * status, sender status and mute, recipient's block of the sender, friendship. NULL reads 0. */
+#define IMP_STORE_SQL_CHAT_CHECK \
+  "SELECT (SELECT status FROM users WHERE id = ?2 AND deleted = 0), " \
+  "(SELECT status FROM users WHERE id = ?1 AND deleted = 0), " \
+  "(SELECT muted_until_ms FROM users WHERE id = ?1 AND deleted = 0), " \
+  "(SELECT count(*) FROM blacklist WHERE user_id = ?2 AND blocked_id = ?1), " \
+  "(SELECT count(*) FROM friends WHERE user_id = ?1 AND friend_id = ?2 AND state = 2)"
 #define IMP_STORE_SQL_TOKEN_PURGE "DELETE FROM revoked_token WHERE expires_s < ?1"
 #define IMP_STORE_SQL_TOKEN_GET "SELECT 1 FROM revoked_token WHERE token_id = ?1"
 #define IMP_STORE_SQL_DEDUP_GET \
@@ -81,6 +89,51 @@ typedef struct {
   const char *(*text) (gpointer row, int col);
 } ImpStoreRowFuncs;
 
+/* A statement argument for ?N (1-based): an integer, or text (NULL text is SQL NULL). */
+typedef struct {
+  gboolean    is_text;
+  gint64      i;
+  const char *s;
+} ImpStoreArg;
+
+#define IMP_ARG_INT(x) ((ImpStoreArg) { FALSE, (x), NULL })
+#define IMP_ARG_TEXT(x) ((ImpStoreArg) { TRUE, 0, (x) })
+#define IMP_ARGS(...) (const ImpStoreArg[]) { __VA_ARGS__ }, \
+  G_N_ELEMENTS (((const ImpStoreArg[]) { __VA_ARGS__ }))
+
+typedef enum {
+  IMP_STORE_TX_BEGIN,
+  IMP_STORE_TX_COMMIT,
+  IMP_STORE_TX_ROLLBACK,
+} ImpStoreTx;
+
+/* Called for each result row; FALSE stops reading (not an error). */
+typedef gboolean (*ImpStoreRowCb) (const ImpStoreRowFuncs *f, gpointer row, gpointer data);
+
+/* Generic statements over a backend's connections (ImpStoreVTable.db): the social and group
+ * functions and the group send are written once on top of these. SQL uses numbered ?N
+ * placeholders and only what both dialects accept, plus the dialect strings below. */
+struct _ImpStoreDbOps {
+  const char *for_update;     /* appended to a SELECT that must lock its rows ("" in SQLite,
+                               * where BEGIN IMMEDIATE already serialises writers) */
+  const char *insert_ignore;  /* "INSERT OR IGNORE" / "INSERT IGNORE" */
+  /* A connection for this thread; write: for a write transaction (SQLite takes the store's
+   * write lock). */
+  gpointer (*acquire) (ImpStore *store, gboolean write, GError **error);
+  void     (*release) (ImpStore *store, gpointer conn, gboolean write);
+  gboolean (*tx) (gpointer conn, ImpStoreTx what, GError **error);
+  /* Runs one statement; row_cb (may be NULL) sees each row; *out_changes (may be NULL) gets the
+   * rows changed (MySQL: changed, not matched). */
+  gboolean (*exec) (gpointer conn, const char *sql, const ImpStoreArg *args, guint n_args,
+                    ImpStoreRowCb row_cb, gpointer data, gint64 *out_changes, GError **error);
+  /* A write whose result nobody reads: a backend may send it with the next statement of the
+   * transaction (its failure then fails that statement, and so the transaction). */
+  gboolean (*write) (gpointer conn, const char *sql, const ImpStoreArg *args, guint n_args,
+                     GError **error);
+  gint64   (*last_insert_id) (gpointer conn);
+};
+typedef struct _ImpStoreDbOps ImpStoreDbOps;
+
 /* Rows in the column orders of the SQL above. */
 ImpUserRecord         *imp_store_user_from_row (const ImpStoreRowFuncs *f, gpointer row);
 ImpMessageRecord      *imp_store_message_from_row (const ImpStoreRowFuncs *f, gpointer row);
@@ -96,20 +149,14 @@ gboolean imp_store_conversation_access (gint64 user_id, const char *conversation
                                         gboolean *out_need_membership, GError **error);
 void     imp_store_set_not_member (GError **error);
 
-typedef enum {
-  IMP_STORE_TX_BEGIN,
-  IMP_STORE_TX_COMMIT,
-  IMP_STORE_TX_ROLLBACK,
-} ImpStoreTx;
-
-/* The steps of the send transaction, one statement each, on the backend's connection conn. */
+/* The steps of the send transaction, one statement each, on the backend's connection conn
+ * (the same connection type as db's). */
 typedef struct {
+  const ImpStoreDbOps *db;  /* checks and the group send */
   gboolean (*tx) (gpointer conn, ImpStoreTx what, GError **error);
   /* Fills res (imp_store_chat_result_from_dedup_row) and sets *found if the key exists. */
   gboolean (*dedup_get) (gpointer conn, const ImpChatRequest *req, ImpChatResult *res,
                          gboolean *found, GError **error);
-  /* The user's status, 0 if there is no such (or a deleted) user. */
-  gboolean (*user_status) (gpointer conn, gint64 user_id, int *out_status, GError **error);
   gboolean (*seq_next) (gpointer conn, gint64 user_id, gint64 *out_seq, GError **error);
   /* Gives back the seq just taken (the counter row is still locked by this transaction).
    * NULL for a backend whose dedup_insert never reports a duplicate. */
@@ -129,8 +176,28 @@ typedef struct {
 
 /* imp_store_chat_commit () for any backend: one transaction for the batch, per request dedup,
  * recipient check, seqs, rows. On failure everything is rolled back and every result cleared. */
-gboolean imp_store_chat_run (const ImpStoreChatOps *ops, gpointer conn, const ImpChatRequest *reqs,
-                             guint n_reqs, ImpChatResult *results, GError **error);
+gboolean imp_store_chat_run (const ImpStoreChatOps *ops, gpointer conn, gboolean friends_only,
+                             const ImpChatRequest *reqs, guint n_reqs, ImpChatResult *results,
+                             GError **error);
+
+/* The group send of one request inside the open transaction (imp-store-group-chat.c): group
+ * active, sender a current member and not muted, next conversation seq, one message row, one
+ * conversation_msg_list row, the dedup key, the group's counter and conversation row. */
+gboolean imp_store_group_chat_one (const ImpStoreChatOps *ops, gpointer conn,
+                                   const ImpChatRequest *req, ImpChatResult *res, GError **error);
+
+/* Group conversations in the conversation list, history and read marks (imp-store-group.c),
+ * for the backends' conversations_list, conversation_history and conversation_mark_read. */
+gboolean   imp_store_group_conversations (const ImpStoreDbOps *db, gpointer conn, gint64 user_id,
+                                          GPtrArray *out, GError **error);
+/* Sorts a conversation list most recent first. */
+void       imp_store_conversations_sort (GPtrArray *list);
+GPtrArray *imp_store_group_history (ImpStore *store, gint64 user_id, const char *conversation_id,
+                                    gint64 before_seq, guint limit, GError **error);
+gboolean   imp_store_group_mark_read (ImpStore *store, gint64 user_id, const char *conversation_id,
+                                      gint64 seq, GError **error);
+/* TRUE if conversation_id is a well-formed group conversation id (then *out_group_id). */
+gboolean   imp_store_is_group_conversation (const char *conversation_id, gint64 *out_group_id);
 
 /* Migrations: data/migrations/<backend>/NNNN-name.sql, embedded as a GResource. apply runs one
  * migration's SQL and records its version. Those above current run in numeric order; a schema

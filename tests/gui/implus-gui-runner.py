@@ -314,7 +314,9 @@ class Runner:
             elif action == "shot":
                 pass  # every step is shot; the label only names it
             else:
-                app.command(" ".join([action] + rest))
+                answer = app.command(" ".join([action] + rest))
+                if action == "text":
+                    print("    " + answer, flush=True)
         elif kind == "tty":
             tty = self.tty(words[1])
             action = words[2]

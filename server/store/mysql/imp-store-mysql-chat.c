@@ -29,11 +29,7 @@
   "ON DUPLICATE KEY UPDATE last_seq = VALUES(last_seq), last_msg_id = VALUES(last_msg_id), " \
   "last_update_time = VALUES(last_update_time), update_time = VALUES(update_time)"
 
-/* What the chat ops get as their connection. */
-typedef struct {
-  ImpStoreMysql *store;
-  ImpMysqlConn  *conn;
-} ChatCtx;
+typedef ImpMysqlCtx ChatCtx;
 
 #define EXEC(ctx, sql, res, affected, err_no, error, ...) \
   imp_store_mysql_exec ((ctx)->store, (ctx)->conn, sql, IMP_MY_ARGS (__VA_ARGS__), res, affected, \
@@ -42,26 +38,6 @@ typedef struct {
  * (the next request's dedup lookup, or the COMMIT). */
 #define DEFER(ctx, sql, error, ...) \
   imp_store_mysql_defer ((ctx)->conn, sql, IMP_MY_ARGS (__VA_ARGS__), error)
-
-static gboolean
-tx (gpointer data, ImpStoreTx what, GError **error)
-{
-  ChatCtx *ctx = data;
-  static const char *const sql[] = {
-    [IMP_STORE_TX_BEGIN] = "START TRANSACTION",
-    [IMP_STORE_TX_COMMIT] = "COMMIT",
-    [IMP_STORE_TX_ROLLBACK] = "ROLLBACK",
-  };
-
-  if (what == IMP_STORE_TX_ROLLBACK)
-    {
-      /* A lost connection has no transaction left to roll back (the server dropped it). */
-      imp_store_mysql_discard (ctx->conn);
-      if (ctx->conn->mysql == NULL)
-        return TRUE;
-    }
-  return imp_store_mysql_exec (ctx->store, ctx->conn, sql[what], NULL, 0, NULL, NULL, NULL, error);
-}
 
 static gboolean
 dedup_get (gpointer data, const ImpChatRequest *req, ImpChatResult *res, gboolean *found,
@@ -78,22 +54,6 @@ dedup_get (gpointer data, const ImpChatRequest *req, ImpChatResult *res, gboolea
   *found = (row != NULL);
   if (*found)
     imp_store_chat_result_from_dedup_row (&imp_store_mysql_row, row, res);
-  if (rows != NULL)
-    mysql_free_result (rows);
-  return TRUE;
-}
-
-static gboolean
-user_status (gpointer data, gint64 user_id, int *out_status, GError **error)
-{
-  ChatCtx *ctx = data;
-  MYSQL_RES *rows = NULL;
-  MYSQL_ROW row;
-
-  if (!EXEC (ctx, IMP_STORE_SQL_USER_STATUS, &rows, NULL, NULL, error, IMP_MY_INT (user_id)))
-    return FALSE;
-  row = rows != NULL ? mysql_fetch_row (rows) : NULL;
-  *out_status = row != NULL ? (int) imp_store_mysql_row.int64 (row, 0) : 0;
   if (rows != NULL)
     mysql_free_result (rows);
   return TRUE;
@@ -190,9 +150,9 @@ ucl_upsert (gpointer data, gint64 user_id, gint64 peer_id, gint64 seq, const Imp
 }
 
 static const ImpStoreChatOps chat_ops = {
-  .tx = tx,
+  .db = &imp_store_mysql_db,
+  .tx = imp_store_mysql_tx_op,
   .dedup_get = dedup_get,
-  .user_status = user_status,
   .seq_next = seq_next,
   .seq_undo = seq_undo,
   .dedup_insert = dedup_insert,
@@ -215,7 +175,7 @@ imp_store_mysql_chat_commit (ImpStore *store, const ImpChatRequest *reqs, guint 
     return TRUE;
   if ((ctx.conn = imp_store_mysql_conn_acquire (self, error)) == NULL)
     return FALSE;
-  ok = imp_store_chat_run (&chat_ops, &ctx, reqs, n_reqs, results, error);
+  ok = imp_store_chat_run (&chat_ops, &ctx, store->friends_only, reqs, n_reqs, results, error);
   imp_store_mysql_conn_release (self, ctx.conn);
   return ok;
 }

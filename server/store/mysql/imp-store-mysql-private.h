@@ -30,11 +30,13 @@ typedef struct {
 
 /* A statement argument, substituted for ?N (1-based) as a literal: integers printed, text
  * escaped and quoted, NULL text as NULL. */
+typedef ImpStoreArg ImpMysqlArg;
+
+/* The connection the chat ops and the generic statements (ImpStoreDbOps) work on. */
 typedef struct {
-  gboolean    is_text;
-  gint64      i;
-  const char *s;
-} ImpMysqlArg;
+  ImpStoreMysql *store;
+  ImpMysqlConn  *conn;
+} ImpMysqlCtx;
 
 #define IMP_MY_INT(x) ((ImpMysqlArg) { FALSE, (x), NULL })
 #define IMP_MY_TEXT(x) ((ImpMysqlArg) { TRUE, 0, (x) })
@@ -61,6 +63,10 @@ gboolean      imp_store_mysql_defer (ImpMysqlConn *conn, const char *sql, const 
                                      guint n_args, GError **error);
 /* Drops the deferred statements (before a ROLLBACK). */
 void          imp_store_mysql_discard (ImpMysqlConn *conn);
+
+/* Generic statements (imp-store-mysql-db.c). */
+extern const ImpStoreDbOps imp_store_mysql_db;
+gboolean      imp_store_mysql_tx_op (gpointer ctx, ImpStoreTx what, GError **error);
 
 /* The row getters over a MYSQL_ROW (text protocol: every value a string or NULL). */
 extern const ImpStoreRowFuncs imp_store_mysql_row;

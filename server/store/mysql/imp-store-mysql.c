@@ -200,6 +200,7 @@ static const ImpStoreVTable mysql_vtable = {
   .conversation_mark_read = imp_store_mysql_conversation_mark_read,
   .delivery_record = mysql_delivery_record,
   .stream_max_seq = imp_store_mysql_stream_max_seq,
+  .db = &imp_store_mysql_db,
 };
 
 static gpointer

@@ -31,27 +31,6 @@ dedup_get (gpointer conn, const ImpChatRequest *req, ImpChatResult *res, gboolea
   return TRUE;
 }
 
-static gboolean
-user_status (gpointer conn, gint64 user_id, int *out_status, GError **error)
-{
-  ImpSqliteConn *c = conn;
-  sqlite3_stmt *stmt = imp_store_sqlite_stmt (c, IMP_SQL_USER_STATUS, error);
-  int rc;
-
-  if (stmt == NULL)
-    return FALSE;
-  sqlite3_bind_int64 (stmt, 1, user_id);
-  rc = sqlite3_step (stmt);
-  *out_status = (rc == SQLITE_ROW) ? sqlite3_column_int (stmt, 0) : 0;
-  sqlite3_reset (stmt);
-  if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-    {
-      imp_store_sqlite_set_error (c->db, rc, "recipient lookup", error);
-      return FALSE;
-    }
-  return TRUE;
-}
-
 /* The user's next seq: the counter row is bumped in this transaction, so a rollback takes it
  * back and seqs stay dense. */
 static gboolean
@@ -172,30 +151,10 @@ conversation_upsert (gpointer conn, const ImpChatRequest *req, const char *conv_
   return imp_store_sqlite_run (c, stmt, error);
 }
 
-static gboolean
-tx (gpointer conn, ImpStoreTx what, GError **error)
-{
-  ImpSqliteConn *c = conn;
-
-  switch (what)
-    {
-    case IMP_STORE_TX_BEGIN:
-      return imp_store_sqlite_tx (c, IMP_SQL_BEGIN_WRITE, error);
-    case IMP_STORE_TX_COMMIT:
-      return imp_store_sqlite_tx (c, IMP_SQL_COMMIT, error);
-    case IMP_STORE_TX_ROLLBACK:
-    default:
-      /* ROLLBACK fails only if SQLite already rolled back on its own (e.g. IOERR). */
-      if (!sqlite3_get_autocommit (c->db))
-        sqlite3_exec (c->db, "ROLLBACK", NULL, NULL, NULL);
-      return TRUE;
-    }
-}
-
 static const ImpStoreChatOps chat_ops = {
-  .tx = tx,
+  .db = &imp_store_sqlite_db,
+  .tx = imp_store_sqlite_tx_op,
   .dedup_get = dedup_get,
-  .user_status = user_status,
   .seq_next = seq_next,
   .seq_undo = NULL,
   .dedup_insert = dedup_insert,
@@ -219,7 +178,8 @@ imp_store_sqlite_chat_commit (ImpStore *store, const ImpChatRequest *reqs, guint
   g_mutex_lock (&self->write_lock);
   if ((conn = imp_store_sqlite_conn_acquire (self, error)) != NULL)
     {
-      ok = imp_store_chat_run (&chat_ops, conn, reqs, n_reqs, results, error);
+      ok = imp_store_chat_run (&chat_ops, conn, store->friends_only, reqs, n_reqs, results,
+                               error);
       imp_store_sqlite_conn_release (self, conn);
     }
   else

@@ -17,7 +17,6 @@ typedef enum {
   IMP_SQL_USER_GET,
   IMP_SQL_USER_FIND,
   IMP_SQL_USER_TOUCH,
-  IMP_SQL_USER_STATUS,
   IMP_SQL_TOKEN_INSERT,
   IMP_SQL_TOKEN_PURGE,
   IMP_SQL_TOKEN_GET,
@@ -41,6 +40,7 @@ typedef enum {
 typedef struct {
   sqlite3      *db;
   sqlite3_stmt *stmts[IMP_SQL_N_STMTS]; /* prepared on first use, kept for the connection's life */
+  GHashTable   *by_text;  /* SQL text -> sqlite3_stmt *: the generic statements (db ops) */
 } ImpSqliteConn;
 
 typedef struct {
@@ -69,6 +69,10 @@ extern const ImpStoreRowFuncs imp_store_sqlite_row;
 
 /* Applies the embedded migrations not yet applied, in order, in one transaction. */
 gboolean       imp_store_sqlite_migrate (sqlite3 *db, GError **error);
+
+/* Generic statements (imp-store-sqlite-db.c). */
+extern const ImpStoreDbOps imp_store_sqlite_db;
+gboolean       imp_store_sqlite_tx_op (gpointer conn, ImpStoreTx what, GError **error);
 
 /* Reads: imp-store-sqlite-read.c. Chat: imp-store-sqlite-chat.c. */
 gboolean   imp_store_sqlite_chat_commit (ImpStore *store, const ImpChatRequest *reqs, guint n_reqs,

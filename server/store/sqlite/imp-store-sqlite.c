@@ -19,7 +19,6 @@ static const char *const sql_text[IMP_SQL_N_STMTS] = {
   [IMP_SQL_USER_GET] = IMP_STORE_SQL_USER_GET,
   [IMP_SQL_USER_FIND] = IMP_STORE_SQL_USER_FIND,
   [IMP_SQL_USER_TOUCH] = IMP_STORE_SQL_USER_TOUCH,
-  [IMP_SQL_USER_STATUS] = IMP_STORE_SQL_USER_STATUS,
   [IMP_SQL_TOKEN_INSERT] =
     "INSERT INTO revoked_token (token_id, user_id, expires_s) VALUES (?1, ?2, ?3) "
     "ON CONFLICT (token_id) DO NOTHING",
@@ -146,6 +145,7 @@ conn_close (ImpSqliteConn *conn)
 {
   for (guint i = 0; i < IMP_SQL_N_STMTS; i++)
     sqlite3_finalize (conn->stmts[i]);
+  g_clear_pointer (&conn->by_text, g_hash_table_unref);  /* finalizes its statements */
   sqlite3_close_v2 (conn->db);
   g_free (conn);
 }
@@ -468,6 +468,7 @@ static const ImpStoreVTable sqlite_vtable = {
   .conversation_mark_read = imp_store_sqlite_conversation_mark_read,
   .delivery_record = sqlite_delivery_record,
   .stream_max_seq = imp_store_sqlite_stream_max_seq,
+  .db = &imp_store_sqlite_db,
 };
 
 ImpStore *

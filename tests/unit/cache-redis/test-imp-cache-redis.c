@@ -11,6 +11,7 @@
 #include <glib/gstdio.h>
 #include <hiredis/hiredis.h>
 #include <signal.h>
+#include <string.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 
@@ -499,9 +500,14 @@ test_flush_heals (void)
   g_assert_cmpuint (n_gateways (cache, 30), ==, 1);
   g_assert_cmpint (imp_cache_token_is_revoked (cache, "t30"), ==, 1);
 
-  reply = sync_command (&shared, "FLUSHALL");
+  /* An external Redis (IMPLUS_TEST_REDIS) may hold other data: lose only ours there. */
+  if (shared.pid != 0)
+    reply = sync_command (&shared, "FLUSHALL");
+  else
+    reply = sync_command (&shared, "DEL %spresence:30 %slastseen:30 %srevoked:t30",
+                          prefix, prefix, prefix);
   g_assert_nonnull (reply);
-  g_assert_cmpint (reply->type, ==, REDIS_REPLY_STATUS);
+  g_assert_cmpint (reply->type, !=, REDIS_REPLY_ERROR);
   freeReplyObject (reply);
 
   g_assert_true (is_offline (cache, 30));
@@ -688,9 +694,33 @@ add_server_test (const char *path, GTestFunc func)
   g_test_add_func (path, shared.host != NULL ? func : skip_no_server);
 }
 
+/* An external Redis keeps running: remove this run's keys from it. */
 static void
 cleanup_shared (void)
 {
+  if (shared.host != NULL && shared.pid == 0)
+    {
+      g_autofree char *pattern = g_strdup_printf ("implustest:%d:*", (int) getpid ());
+      redisContext *c = sync_connect (&shared);
+      char cursor[32] = "0";
+
+      do
+        {
+          redisReply *reply = c != NULL ? redisCommand (c, "SCAN %s MATCH %s COUNT 1000", cursor, pattern) : NULL;
+
+          if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2)
+            {
+              g_clear_pointer (&reply, freeReplyObject);
+              break;
+            }
+          g_strlcpy (cursor, reply->element[0]->str, sizeof cursor);
+          for (size_t i = 0; i < reply->element[1]->elements; i++)
+            freeReplyObject (redisCommand (c, "DEL %s", reply->element[1]->element[i]->str));
+          freeReplyObject (reply);
+        }
+      while (strcmp (cursor, "0") != 0);
+      g_clear_pointer (&c, redisFree);
+    }
   server_cleanup (&shared);
 }
 

@@ -156,6 +156,11 @@ test_outbox_unsent (Fixture *f, gconstpointer data)
   g_autoptr(GPtrArray) convs = NULL;
   ImpConversationInfo *info;
 
+  /* Read first: the index's connection must not keep an old snapshot afterwards. */
+  convs = imp_mirror_index_list_conversations (f->index);
+  g_assert_cmpuint (convs->len, ==, 0);
+  g_clear_pointer (&convs, g_ptr_array_unref);
+  g_assert_cmpuint (imp_mirror_index_total_unread (f->index), ==, 0);
   g_assert_true (imp_mirror_outbox_add (f->mirror, "c1", 3, "queued while offline", 1700000000500, &error));
   g_assert_true (imp_mirror_outbox_add (f->mirror, "c2", 3, "second", 1700000000600, &error));
   g_assert_true (imp_mirror_outbox_mark_failed (f->mirror, "c2", 20));
