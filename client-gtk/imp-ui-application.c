@@ -20,6 +20,7 @@ struct _ImpUiApplication
   ImpMirrorIndex *index;
   char           *server;      /* the address the client was made for */
   GCancellable   *cancellable;
+  guint           changed_idle;
 };
 
 G_DEFINE_FINAL_TYPE (ImpUiApplication, imp_ui_application, ADW_TYPE_APPLICATION)
@@ -27,7 +28,24 @@ G_DEFINE_FINAL_TYPE (ImpUiApplication, imp_ui_application, ADW_TYPE_APPLICATION)
 enum { SESSION_CHANGED, CONVERSATIONS_CHANGED, CONNECTION_CHANGED, N_SIGNALS };
 static guint signals[N_SIGNALS];
 
-static void emit_changed (ImpUiApplication *self) { g_signal_emit (self, signals[CONVERSATIONS_CHANGED], 0); }
+static gboolean
+changed_idle_cb (gpointer user_data)
+{
+  ImpUiApplication *self = user_data;
+
+  self->changed_idle = 0;
+  g_signal_emit (self, signals[CONVERSATIONS_CHANGED], 0);
+  return G_SOURCE_REMOVE;
+}
+
+/* Coalesced into one idle: a burst of pulled messages redraws once, and the engine has
+ * finished its own bookkeeping (it signals message-sent before it stores our copy). */
+static void
+emit_changed (ImpUiApplication *self)
+{
+  if (self->changed_idle == 0)
+    self->changed_idle = g_idle_add (changed_idle_cb, self);
+}
 
 ImpUiApplication *
 imp_ui_application_new (void)
@@ -542,6 +560,7 @@ imp_ui_application_finalize (GObject *object)
   ImpUiApplication *self = IMP_UI_APPLICATION (object);
 
   drop_client (self);
+  g_clear_handle_id (&self->changed_idle, g_source_remove);
   g_clear_object (&self->cancellable);
   g_clear_object (&self->settings);
   g_free (self->server);

@@ -307,8 +307,13 @@ imp_mirror_index_list_conversations (ImpMirrorIndex *self)
   if (st == NULL)
     return out;
   sqlite3_bind_int64 (st, 1, watermark (self));
-  while (sqlite3_step (st) == SQLITE_ROW)
-    g_ptr_array_add (out, info_from_row (self, st));
+  {
+    int rc;
+    while ((rc = sqlite3_step (st)) == SQLITE_ROW)
+      g_ptr_array_add (out, info_from_row (self, st));
+    if (rc != SQLITE_DONE)
+      g_warning ("mirror index: conversations: %s (%d)", sqlite3_errmsg (self->db), rc);
+  }
   sqlite3_reset (st);
   for (guint i = 0; i < out->len; i++)
     {

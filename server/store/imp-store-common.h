@@ -81,7 +81,8 @@ imp_store_page_limit (guint limit)
   "FROM user_conversation_list c " \
   "LEFT JOIN users u ON u.id = c.peer_id " \
   "LEFT JOIN message m ON m.msg_id = c.last_msg_id " \
-  "WHERE c.user_id = ?1 ORDER BY c.last_update_time DESC, c.last_seq DESC"
+  "WHERE c.user_id = ?1 AND c.peer_id <> 0 " /* peer 0: a group's row (imp-store-group*.c) */ \
+  "ORDER BY c.last_update_time DESC, c.last_seq DESC"
 
 /* One result row, read through the backend's getters. text returns NULL for SQL NULL. */
 typedef struct {
@@ -198,6 +199,19 @@ gboolean   imp_store_group_mark_read (ImpStore *store, gint64 user_id, const cha
                                       gint64 seq, GError **error);
 /* TRUE if conversation_id is a well-formed group conversation id (then *out_group_id). */
 gboolean   imp_store_is_group_conversation (const char *conversation_id, gint64 *out_group_id);
+
+/* Helpers over ImpStoreDbOps (imp-store-social.c). */
+typedef gboolean (*ImpStoreDbFunc) (const ImpStoreDbOps *db, gpointer conn, gpointer data,
+                                    GError **error);
+/* fn inside one write transaction (rolled back if fn fails), or, for imp_store_db_read, on a
+ * connection without a transaction. */
+gboolean imp_store_db_transaction (ImpStore *store, ImpStoreDbFunc fn, gpointer data,
+                                   GError **error);
+gboolean imp_store_db_read (ImpStore *store, ImpStoreDbFunc fn, gpointer data, GError **error);
+/* The first column of the first row as an integer; *out_found FALSE (and *out 0) if no row. */
+gboolean imp_store_db_int (const ImpStoreDbOps *db, gpointer conn, const char *sql,
+                           const ImpStoreArg *args, guint n_args, gint64 *out,
+                           gboolean *out_found, GError **error);
 
 /* Migrations: data/migrations/<backend>/NNNN-name.sql, embedded as a GResource. apply runs one
  * migration's SQL and records its version. Those above current run in numeric order; a schema

@@ -42,6 +42,7 @@ imp_conversation_record_free (ImpConversationRecord *rec)
     return;
   g_free (rec->conversation_id);
   g_free (rec->peer_username);
+  g_free (rec->name);
   imp_message_record_free (rec->last_message);
   g_free (rec);
 }

@@ -84,6 +84,8 @@ typedef struct {
   gint64 unread;            /* messages after read_seq in this conversation, own excluded */
   gint64 updated_ms;
   ImpMessageRecord *last_message; /* owned; NULL if none */
+  gint64 group_id;          /* groups: the group (read_seq, last_seq: conversation seqs) */
+  char  *name;              /* groups: the group's name */
 } ImpConversationRecord;
 
 void imp_conversation_record_free (ImpConversationRecord *rec);
@@ -154,7 +156,12 @@ gboolean   imp_store_token_is_revoked (ImpStore *self, const char *token_id, gbo
 /* One transaction for the whole batch (DESIGN §2, §3): per request, dedup by
  * (sender_id, client_msg_id), check the recipient exists (and is not banned), assign the
  * sender's and recipient's next user seq, write message + user_msg_list rows + dedup key +
- * conversation rows. results[i] answers reqs[i]. A refused request (results[i].error_code)
+ * conversation rows. Refusals: UNKNOWN_USER, BANNED (sender or recipient), MUTED (sender muted;
+ * results[i].muted_until_ms says until when), BLOCKED (the recipient blocked the sender),
+ * FORBIDDEN (not friends while friends_only). A group send (group_id): NOT_FOUND (no such or a
+ * dissolved group), NOT_MEMBER, MUTED (user or member mute), BANNED; else the next conversation
+ * seq (in sender_seq; recipient_seq 0), one message row, one conversation_msg_list row, the
+ * dedup key, the group's counter and conversation row: nothing per member. results[i] answers reqs[i]. A refused request (results[i].error_code)
  * writes nothing and does not fail the batch. FALSE only if the transaction failed: then
  * nothing of the batch is written. */
 gboolean   imp_store_chat_commit (ImpStore *self, const ImpChatRequest *reqs, guint n_reqs,
@@ -164,13 +171,16 @@ gboolean   imp_store_chat_commit (ImpStore *self, const ImpChatRequest *reqs, gu
 GPtrArray *imp_store_stream_pull (ImpStore *self, gint64 user_id, gint64 after_seq, guint limit,
                                   GError **error);
 /* One conversation of the user's stream, newest first, seq < before_seq (0 = from the end).
- * IMP_ERROR_FORBIDDEN if the user is not a participant. */
+ * IMP_ERROR_FORBIDDEN if the user is not a participant. A group conversation: the member's
+ * window of the group stream (conversation seqs), IMP_ERROR_NOT_MEMBER for a non-member. */
 GPtrArray *imp_store_conversation_history (ImpStore *self, gint64 user_id, const char *conversation_id,
                                            gint64 before_seq, guint limit, GError **error);
-/* The user's conversations, most recent first (ImpConversationRecord). */
+/* The user's conversations, most recent first (ImpConversationRecord), groups included (current
+ * and former ones: a former member keeps reading their window). */
 GPtrArray *imp_store_conversations_list (ImpStore *self, gint64 user_id, GError **error);
 /* Moves the read position forward only (never back); IMP_ERROR_FORBIDDEN for a conversation
- * the user is not in. */
+ * the user is not in (NOT_MEMBER for a group). Groups: a conversation seq, clamped to the
+ * member's window. */
 gboolean   imp_store_conversation_mark_read (ImpStore *self, gint64 user_id,
                                              const char *conversation_id, gint64 seq, GError **error);
 /* Highest seq this device has ACKed (forward only). */

@@ -376,7 +376,7 @@ class Runner:
             self.server.stop()
             report.write("RESULT %s\n" % ("FAIL" if failed else "PASS"))
             report.close()
-            if not failed:
+            if not failed and not os.environ.get("IMPLUS_GUI_KEEP"):
                 shutil.rmtree(self.work, ignore_errors=True)
             else:
                 print("work dir kept: %s" % self.work)

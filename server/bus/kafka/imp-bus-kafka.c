@@ -407,6 +407,7 @@ kafka_free (ImpBus *base)
 {
   ImpBusKafka *bus = (ImpBusKafka *) base;
   ImpBusKafkaStats stats;
+  GPtrArray *closing;
 
   /* Subscribers should have left; whoever did not is stopped here. */
   for (;;)
@@ -421,10 +422,14 @@ kafka_free (ImpBus *base)
         break;
       kafka_unsubscribe (base, sub);
     }
+  /* Joined without the lock: a closing thread may still need it (a dead letter's topic). */
   g_mutex_lock (&bus->lock);
-  while (bus->closing->len > 0)
-    imp_bus_kafka_sub_join (g_ptr_array_steal_index_fast (bus->closing, bus->closing->len - 1));
+  closing = g_steal_pointer (&bus->closing);
+  bus->closing = g_ptr_array_new ();
   g_mutex_unlock (&bus->lock);
+  for (guint i = 0; i < closing->len; i++)
+    imp_bus_kafka_sub_join (g_ptr_array_index (closing, i));
+  g_ptr_array_unref (closing);
 
   g_atomic_int_set (&bus->stopping, 1);
   rd_kafka_yield (bus->producer);

@@ -87,6 +87,8 @@ imp_store_mysql_conversation_history (ImpStore *store, gint64 user_id,
   ImpMysqlConn *conn;
   GPtrArray *out = NULL;
 
+  if (imp_store_is_group_conversation (conversation_id, NULL))
+    return imp_store_group_history (store, user_id, conversation_id, before_seq, limit, error);
   if ((conn = imp_store_mysql_conn_acquire (self, error)) == NULL)
     return NULL;
   if (check_participant (self, conn, user_id, conversation_id, error))
@@ -110,6 +112,15 @@ imp_store_mysql_conversations_list (ImpStore *store, gint64 user_id, GError **er
   out = collect (self, conn, IMP_STORE_SQL_CONV_LIST, IMP_MY_ARGS (IMP_MY_INT (user_id)),
                  (RowFunc) imp_store_conversation_from_row,
                  (GDestroyNotify) imp_conversation_record_free, error);
+  if (out != NULL)
+    {
+      ImpMysqlCtx ctx = { self, conn };
+
+      if (!imp_store_group_conversations (&imp_store_mysql_db, &ctx, user_id, out, error))
+        g_clear_pointer (&out, g_ptr_array_unref);
+      else
+        imp_store_conversations_sort (out);
+    }
   imp_store_mysql_conn_release (self, conn);
   return out;
 }
@@ -122,6 +133,8 @@ imp_store_mysql_conversation_mark_read (ImpStore *store, gint64 user_id,
   ImpMysqlConn *conn;
   gboolean ok = FALSE;
 
+  if (imp_store_is_group_conversation (conversation_id, NULL))
+    return imp_store_group_mark_read (store, user_id, conversation_id, seq, error);
   if ((conn = imp_store_mysql_conn_acquire (self, error)) == NULL)
     return FALSE;
   /* One statement: forward only, and never past the conversation's last message. */

@@ -48,6 +48,12 @@ imp_store_sqlite_tx_op (gpointer conn, ImpStoreTx what, GError **error)
     }
 }
 
+static void
+stmt_finalize (gpointer stmt)
+{
+  sqlite3_finalize (stmt);
+}
+
 static sqlite3_stmt *
 stmt_for (ImpSqliteConn *c, const char *sql, GError **error)
 {
@@ -56,7 +62,7 @@ stmt_for (ImpSqliteConn *c, const char *sql, GError **error)
 
   if (c->by_text == NULL)
     c->by_text = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
-                                        (GDestroyNotify) sqlite3_finalize);
+                                        stmt_finalize);
   stmt = g_hash_table_lookup (c->by_text, sql);
   if (stmt == NULL)
     {

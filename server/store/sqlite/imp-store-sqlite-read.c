@@ -82,6 +82,8 @@ imp_store_sqlite_conversation_history (ImpStore *store, gint64 user_id,
   ImpSqliteConn *conn;
   sqlite3_stmt *stmt;
 
+  if (imp_store_is_group_conversation (conversation_id, NULL))
+    return imp_store_group_history (store, user_id, conversation_id, before_seq, limit, error);
   if ((conn = imp_store_sqlite_conn_acquire (self, error)) == NULL)
     return NULL;
   if (imp_store_sqlite_check_participant (conn, user_id, conversation_id, error)
@@ -120,6 +122,11 @@ imp_store_sqlite_conversations_list (ImpStore *store, gint64 user_id, GError **e
           imp_store_sqlite_set_error (conn->db, rc, "conversation list", error);
           g_clear_pointer (&out, g_ptr_array_unref);
         }
+      if (out != NULL && !imp_store_group_conversations (&imp_store_sqlite_db, conn, user_id, out,
+                                                         error))
+        g_clear_pointer (&out, g_ptr_array_unref);
+      if (out != NULL)
+        imp_store_conversations_sort (out);
     }
   imp_store_sqlite_conn_release (self, conn);
   return g_steal_pointer (&out);
@@ -134,6 +141,8 @@ imp_store_sqlite_conversation_mark_read (ImpStore *store, gint64 user_id,
   sqlite3_stmt *stmt;
   gboolean ok = FALSE;
 
+  if (imp_store_is_group_conversation (conversation_id, NULL))
+    return imp_store_group_mark_read (store, user_id, conversation_id, seq, error);
   g_mutex_lock (&self->write_lock);
   if ((conn = imp_store_sqlite_conn_acquire (self, error)) == NULL)
     goto out;

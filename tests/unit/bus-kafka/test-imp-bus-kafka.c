@@ -495,18 +495,30 @@ count_dead_letter_warning (const char *domain, GLogLevelFlags level, const char 
     g_log_default_handler (domain, level, message, data);
 }
 
+static guint
+expect_dead_letters_begin (void)
+{
+  g_atomic_int_set (&dead_letter_warnings, 0);
+  g_test_log_set_fatal_handler (allow_dead_letter_warning, NULL);
+  return g_log_set_handler ("implus-server", G_LOG_LEVEL_WARNING | G_LOG_FLAG_FATAL,
+                            count_dead_letter_warning, NULL);
+}
+
+static void
+expect_dead_letters_end (guint handler_id)
+{
+  g_log_remove_handler ("implus-server", handler_id);
+  g_test_log_set_fatal_handler (NULL, NULL);
+}
+
 static void
 test_dead_letter (Fixture *f, gconstpointer data)
 {
   Collector *c = collector_new (f->bus);
   Collector *dlq = collector_new (f->bus);
   ImpBusKafkaStats stats;
-  guint handler_id;
+  guint handler_id = expect_dead_letters_begin ();
 
-  g_atomic_int_set (&dead_letter_warnings, 0);
-  g_test_log_set_fatal_handler (allow_dead_letter_warning, NULL);
-  handler_id = g_log_set_handler ("implus-server", G_LOG_LEVEL_WARNING | G_LOG_FLAG_FATAL,
-                                  count_dead_letter_warning, NULL);
   c->poison = "poison";
   publish (f->bus, "t-poison", "group_9", "a");
   publish (f->bus, "t-poison", "group_9", "poison");
@@ -538,8 +550,7 @@ test_dead_letter (Fixture *f, gconstpointer data)
   collector_unsubscribe (dlq);
   collector_free (c);
   collector_free (dlq);
-  g_log_remove_handler ("implus-server", handler_id);
-  g_test_log_set_fatal_handler (NULL, NULL);
+  expect_dead_letters_end (handler_id);
 }
 
 static void
@@ -614,6 +625,29 @@ test_bad_arguments (void)
   g_assert_error (error, IMP_ERROR, IMP_ERROR_BAD_REQUEST);
 }
 
+/* The partition count the brokers report for topic, or -1. */
+static int
+topic_partitions (const char *brokers, const char *topic)
+{
+  rd_kafka_conf_t *conf = rd_kafka_conf_new ();
+  char errstr[256];
+  rd_kafka_t *rk;
+  const struct rd_kafka_metadata *md = NULL;
+  int n = -1;
+
+  g_assert_cmpint (rd_kafka_conf_set (conf, "bootstrap.servers", brokers, errstr, sizeof errstr),
+                   ==, RD_KAFKA_CONF_OK);
+  rk = rd_kafka_new (RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+  g_assert_nonnull (rk);
+  g_assert_cmpint (rd_kafka_metadata (rk, 1, NULL, &md, 10000), ==, RD_KAFKA_RESP_ERR_NO_ERROR);
+  for (int i = 0; i < md->topic_cnt; i++)
+    if (strcmp (md->topics[i].topic, topic) == 0)
+      n = md->topics[i].partition_cnt;
+  rd_kafka_metadata_destroy (md);
+  rd_kafka_destroy (rk);
+  return n;
+}
+
 static void
 test_real_broker (void)
 {
@@ -621,8 +655,10 @@ test_real_broker (void)
   g_autoptr(GError) error = NULL;
   g_autofree char *uuid = g_uuid_string_random ();
   g_autofree char *topic = g_strdup_printf ("implus-test-%s", uuid);
+  g_autofree char *dlq_topic = NULL;
   ImpBus *bus;
-  Collector *c;
+  Collector *c, *dlq;
+  guint handler_id;
 
   if (brokers == NULL || brokers[0] == '\0')
     {
@@ -633,13 +669,32 @@ test_real_broker (void)
   bus = imp_bus_kafka_new (brokers, "test-real", 4, &error);
   g_assert_no_error (error);
   c = collector_new (bus);
+  c->poison = "poison";
   collector_subscribe (c, topic, "real", 16);
   publish (bus, topic, "k", "x1");
   publish (bus, topic, "k", "x2");
   wait_for (has_all, &(HasAll) { c->accepted, { "x1", "x2" } });
   g_assert_cmpstr (g_ptr_array_index (c->accepted, 0), ==, "x1");
+  g_assert_cmpstr (g_ptr_array_index (c->accepted, 1), ==, "x2");
+  g_assert_cmpint (topic_partitions (brokers, topic), ==, 4);
+
+  /* The Admin API creates the dead-letter topic on a real broker. */
+  handler_id = expect_dead_letters_begin ();
+  publish (bus, topic, "k", "poison");
+  publish (bus, topic, "k", "x3");
+  wait_for (has_all, &(HasAll) { c->accepted, { "x3" } });
+  dlq_topic = g_strconcat (topic, ".dlq", NULL);
+  dlq = collector_new (bus);
+  collector_subscribe (dlq, dlq_topic, "real-dlq", 16);
+  wait_for (has_all, &(HasAll) { dlq->accepted, { "poison" } });
+  g_assert_cmpint (g_atomic_int_get (&dead_letter_warnings), ==, 1);
+  g_assert_cmpint (topic_partitions (brokers, dlq_topic), ==, 4);
+  expect_dead_letters_end (handler_id);
+
   collector_unsubscribe (c);
+  collector_unsubscribe (dlq);
   collector_free (c);
+  collector_free (dlq);
   imp_bus_free (bus);
 }
 
