@@ -57,6 +57,8 @@ const ImpConfigKey imp_server_config_keys[] = {
     "most messages per pull page" },
   { "message", "worker_batch", IMP_CONFIG_INT, OFF (worker_batch), "256", 1, 65536,
     "sends per store transaction" },
+  { "message", "worker_id", IMP_CONFIG_INT, OFF (worker_id), "1", 0, 1023,
+    "message worker id, unique per message process (it seeds the message ids)" },
   { "message", "max_http_body", IMP_CONFIG_INT, OFF (max_http_body), "65536", 256,
     16 * 1024 * 1024, "largest HTTP request body in bytes, for every HTTP API" },
 

@@ -35,6 +35,7 @@ typedef struct {
   gint64   max_content;       /* bytes per message body, 8192 */
   gint64   pull_page_max;     /* rows per pull page, 500 */
   gint64   worker_batch;      /* sends per store transaction, 256 */
+  gint64   worker_id;         /* 0..1023, unique per message worker process: seeds message ids, 1 */
   gint64   max_http_body;     /* bytes, 65536 */
   /* [store] [bus] [cache] */
   char    *store_backend;     /* sqlite (mysql in the distributed issue) */

@@ -16,7 +16,6 @@
 #include <string.h>
 #include <glib/gstdio.h>
 
-#define MESSAGE_WORKER_ID 1
 
 struct _ImpServer {
   /* Borrowed */
@@ -47,22 +46,58 @@ static gboolean
 not_built (const char *what, const char *name, GError **error)
 {
   g_set_error (error, IMP_ERROR, IMP_ERROR_UNAVAILABLE,
-               "%s backend \"%s\" is not built in this version (embedded backends only: "
-               "store sqlite, bus local, cache memory)", what, name);
+               "%s backend \"%s\" is not built in this binary (meson -Ddistributed=enabled needs "
+               "libmariadb, hiredis and librdkafka)", what, name);
   return FALSE;
+}
+
+static ImpStore *
+open_store (const ImpServerConfig *c, GError **error)
+{
+  if (g_strcmp0 (c->store_backend, "sqlite") == 0)
+    return imp_store_sqlite_open (c->store_path, error);
+#ifdef IMPLUS_HAVE_MYSQL
+  if (g_strcmp0 (c->store_backend, "mysql") == 0)
+    return imp_store_mysql_open (c->mysql_host, (guint) c->mysql_port, c->mysql_user,
+                                 c->mysql_password, c->mysql_database, (guint) c->mysql_pool, error);
+#endif
+  not_built ("store", c->store_backend, error);
+  return NULL;
+}
+
+static ImpBus *
+open_bus (const ImpServerConfig *c, GError **error)
+{
+  if (g_strcmp0 (c->bus_backend, "local") == 0)
+    return imp_bus_local_new ();
+#ifdef IMPLUS_HAVE_KAFKA
+  if (g_strcmp0 (c->bus_backend, "kafka") == 0)
+    {
+      g_autofree char *client_id = g_strdup_printf ("implus-%s-%s", c->role, c->gateway_id);
+      return imp_bus_kafka_new (c->kafka_brokers, client_id, (guint) c->kafka_partitions, error);
+    }
+#endif
+  not_built ("bus", c->bus_backend, error);
+  return NULL;
+}
+
+static ImpCache *
+open_cache (const ImpServerConfig *c, GError **error)
+{
+  if (g_strcmp0 (c->cache_backend, "memory") == 0)
+    return imp_cache_memory_new ();
+#ifdef IMPLUS_HAVE_REDIS
+  if (g_strcmp0 (c->cache_backend, "redis") == 0)
+    return imp_cache_redis_new (c->redis_host, (guint) c->redis_port, c->redis_prefix, error);
+#endif
+  not_built ("cache", c->cache_backend, error);
+  return NULL;
 }
 
 static gboolean
 open_backends (ImpServer *self, GError **error)
 {
   const ImpServerConfig *c = self->config;
-
-  if (g_strcmp0 (c->store_backend, "sqlite") != 0)
-    return not_built ("store", c->store_backend, error);
-  if (g_strcmp0 (c->bus_backend, "local") != 0)
-    return not_built ("bus", c->bus_backend, error);
-  if (g_strcmp0 (c->cache_backend, "memory") != 0)
-    return not_built ("cache", c->cache_backend, error);
 
   /* The data dir holds the token secret and the database: nobody else may read it. */
   if (g_mkdir_with_parents (c->data_dir, 0700) != 0)
@@ -73,11 +108,15 @@ open_backends (ImpServer *self, GError **error)
       return FALSE;
     }
 
-  self->store = imp_store_sqlite_open (c->store_path, error);
+  self->store = open_store (c, error);
   if (self->store == NULL)
     return FALSE;
-  self->bus = imp_bus_local_new ();
-  self->cache = imp_cache_memory_new ();
+  self->bus = open_bus (c, error);
+  if (self->bus == NULL)
+    return FALSE;
+  self->cache = open_cache (c, error);
+  if (self->cache == NULL)
+    return FALSE;
   self->auth = imp_auth_new (c->token_secret_file, c->token_ttl_s, self->store, self->cache, error);
   return self->auth != NULL;
 }
@@ -109,7 +148,7 @@ start_roles (ImpServer *self, GError **error)
 
   if (role_runs (c, "message"))
     {
-      self->worker = imp_message_worker_new (c, MESSAGE_WORKER_ID, self->store, self->bus,
+      self->worker = imp_message_worker_new (c, (guint) c->worker_id, self->store, self->bus,
                                              self->cache, error);
       if (self->worker == NULL)
         return FALSE;

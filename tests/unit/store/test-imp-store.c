@@ -930,17 +930,6 @@ test_mysql_unreachable (void)
 
 #endif
 
-static void
-test_skip_any (gconstpointer data)
-{
-  g_test_skip (data);
-}
-
-typedef struct {
-  const char *path;
-  void      (*func) (Fixture *f, gconstpointer data);
-} Case;
-
 /* The cases every backend runs. */
 static const Case common_cases[] = {
   { "users", test_users },
@@ -955,21 +944,6 @@ static const Case common_cases[] = {
   { "delivery", test_delivery },
   { "throughput", test_throughput },
 };
-
-static void
-add_cases (const Backend *backend, const Case *cases, guint n, const char *skip)
-{
-  for (guint i = 0; i < n; i++)
-    {
-      g_autofree char *path = g_strdup_printf ("/store/%s/%s", backend->name, cases[i].path);
-
-      if (skip != NULL)
-        g_test_add_data_func (path, skip, (GTestDataFunc) test_skip_any);
-      else
-        g_test_add_vtable (path, sizeof (Fixture), backend, (GTestFixtureFunc) fixture_setup,
-                           (GTestFixtureFunc) cases[i].func, (GTestFixtureFunc) fixture_teardown);
-    }
-}
 
 int
 main (int argc, char **argv)

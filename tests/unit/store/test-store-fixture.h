@@ -265,3 +265,30 @@ send_one (ImpStore *store, gint64 from, gint64 to, const char *cmid, ImpChatResu
   g_assert_true (imp_store_chat_commit (store, &r, 1, res, &error));
   g_assert_no_error (error);
 }
+
+static void
+test_skip_any (gconstpointer data)
+{
+  g_test_skip (data);
+}
+
+typedef struct {
+  const char *path;
+  void      (*func) (Fixture *f, gconstpointer data);
+} Case;
+
+static void
+add_cases (const Backend *backend, const Case *cases, guint n, const char *skip)
+{
+  for (guint i = 0; i < n; i++)
+    {
+      g_autofree char *path = g_strdup_printf ("/store/%s/%s", backend->name, cases[i].path);
+
+      if (skip != NULL)
+        g_test_add_data_func (path, skip, (GTestDataFunc) test_skip_any);
+      else
+        g_test_add_vtable (path, sizeof (Fixture), backend, (GTestFixtureFunc) fixture_setup,
+                           (GTestFixtureFunc) cases[i].func, (GTestFixtureFunc) fixture_teardown);
+    }
+}
+
