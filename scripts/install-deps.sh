@@ -12,7 +12,7 @@ packages=(
 for group in ${IMPLUS_DEPS:-}; do
   case "$group" in
     gtk) packages+=(libgtk-4-dev libadwaita-1-dev libgtk-4-bin libsecret-1-dev gettext appstream
-                    desktop-file-utils xvfb xauth imagemagick) ;;
+                    desktop-file-utils xvfb xauth imagemagick fonts-wqy-microhei) ;;
     distributed) packages+=(libhiredis-dev libmariadb-dev librdkafka-dev mariadb-server redis-server kcat
                             default-jre-headless maven) ;;
     *) echo "install-deps: unknown group '$group'" >&2; exit 2 ;;

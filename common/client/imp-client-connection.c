@@ -390,6 +390,10 @@ tcp_connected_cb (GObject *source, GAsyncResult *res, gpointer user_data)
       return;
     }
   self->tcp = conn;
+  /* The client's connect timeout stays on the socket: clear it, or every read idle for that long
+   * fails with "timed out" and drops a healthy connection (heartbeats and the server's idle
+   * timeout are what detect dead peers). */
+  g_socket_set_timeout (g_socket_connection_get_socket (conn), 0);
   g_socket_set_option (g_socket_connection_get_socket (conn), IPPROTO_TCP, TCP_NODELAY, 1, NULL);
   self->reader = imp_frame_reader_new (IMP_CLIENT_CONNECTION_MAX_FRAME);
   send_auth (self);

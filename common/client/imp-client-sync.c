@@ -443,8 +443,7 @@ handle_receipt (ImpClient *self, const Implus__SendReceipt *r)
       imp_client_sync_pump_outbox (self);
       return;
     }
-  complete_outbox (self, r->client_msg_id, r->msg_id, r->seq);
-  g_hash_table_remove (self->in_flight, r->client_msg_id);
+  /* Store our own copy first, so a UI reacting to "message-sent" finds it in the mirror. */
   if (r->seq > 0 && r->conversation_id && r->conversation_id[0])
     {
       /* Our own copy sits in our stream at that seq. */
@@ -462,6 +461,8 @@ handle_receipt (ImpClient *self, const Implus__SendReceipt *r)
       if (imp_mirror_count_buffered (self->mirror) > 0)
         imp_client_sync_request_pull (self);
     }
+  complete_outbox (self, r->client_msg_id, r->msg_id, r->seq);
+  g_hash_table_remove (self->in_flight, r->client_msg_id);
   imp_client_sync_pump_outbox (self);
 }
 

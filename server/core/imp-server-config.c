@@ -48,6 +48,12 @@ const ImpConfigKey imp_server_config_keys[] = {
     "HMAC secret of the tokens, created 0600 if missing (default <data_dir>/token.key)" },
   { "user", "password_cost", IMP_CONFIG_STRING, OFF (password_cost), "interactive", 0, 0,
     "argon2id cost: interactive (the product), or min (tests and benchmarks only)" },
+  { "user", "friends_only", IMP_CONFIG_BOOL, OFF (friends_only), "false", 0, 0,
+    "one-to-one messages only between friends (else anyone the recipient has not blocked)" },
+  { "user", "admin_token", IMP_CONFIG_STRING, OFF (admin_token), "", 0, 0,
+    "bearer token of the admin API (/admin/...) and `implus-server admin`; empty = disabled" },
+  { "user", "max_group_size", IMP_CONFIG_INT, OFF (max_group_size), "10000", 2, 1000000,
+    "most members of a group" },
 
   PORT ("message", "http_port", message_http_port, "8100",
         "message HTTP API port (0 = pick a free one)"),

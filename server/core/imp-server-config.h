@@ -30,6 +30,9 @@ typedef struct {
   gint64   token_ttl_s;       /* 7 days */
   char    *token_secret_file; /* default <data_dir>/token.key (created 0600 on first start) */
   char    *password_cost;     /* interactive | min (tests only) */
+  gboolean friends_only;      /* one-to-one chats only between friends; default false */
+  char    *admin_token;       /* bearer token of the admin HTTP API; empty = disabled */
+  gint64   max_group_size;    /* members per group, 10000 */
   /* [message] */
   gint64   message_http_port; /* 8100 */
   gint64   max_content;       /* bytes per message body, 8192 */

@@ -434,6 +434,7 @@ imp_store_conversations_sort (GPtrArray *list)
 /* The group send */
 
 typedef struct {
+  int      n;  /* columns */
   gboolean found;
   gint64   v[6];
   gboolean member, current;
@@ -445,10 +446,13 @@ send_row (const ImpStoreRowFuncs *f, gpointer row, gpointer data)
   SendRow *r = data;
 
   r->found = TRUE;
-  for (int i = 0; i < 6; i++)
+  for (int i = 0; i < r->n; i++)
     r->v[i] = f->int64 (row, i);
-  r->member = f->text (row, 4) != NULL;   /* join_seq: NULL without a row */
-  r->current = r->member && f->text (row, 5) == NULL;
+  if (r->n == 6)
+    {
+      r->member = f->text (row, 4) != NULL;   /* join_seq: NULL without a row */
+      r->current = r->member && f->text (row, 5) == NULL;
+    }
   return FALSE;
 }
 
@@ -459,7 +463,7 @@ imp_store_group_chat_one (const ImpStoreChatOps *ops, gpointer c, const ImpChatR
   const ImpStoreDbOps *db = ops->db;
   g_autofree char *lock_sql = g_strconcat ("SELECT status, seq FROM `groups` WHERE id = ?1",
                                            db->for_update, NULL);
-  SendRow g = { FALSE, { 0 } }, s = { FALSE, { 0 } };
+  SendRow g = { 2, FALSE, { 0 } }, s = { 6, FALSE, { 0 } };
   gboolean dup = FALSE;
   gint64 seq;
 

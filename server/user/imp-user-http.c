@@ -1,6 +1,7 @@
-/* imp-user-http.c: register, login, logout, lookup, me (docs/http-api.md, "User service"). */
-#include "user/imp-user-http.h"
-#include "core/imp-http.h"
+/* imp-user-http.c: register, login, logout, lookup, me (docs/http-api.md, "User service"); the
+ * service object, which also serves the routes of imp-user-social-http.c (friends, blacklist,
+ * admin) and imp-user-group-http.c (groups). */
+#include "user/imp-user-private.h"
 #include "imp-error.h"
 #include "imp-password.h"
 #include "imp-time.h"
@@ -14,22 +15,6 @@
 /* Login accepts anything up to these sizes and answers auth_failed; beyond: bad_request. */
 #define LOGIN_USERNAME_MAX 256
 #define LOGIN_PASSWORD_MAX 1024
-
-struct _ImpUserHttp {
-  /* Owned */
-  ImpHttpApi     *api;
-  GMutex          lock;            /* guards the fields below it */
-  char           *gateway_tcp;
-  char           *gateway_ws;
-  char           *dummy_hash;      /* verified against for unknown users: same cost, same time */
-  /* Borrowed */
-  const ImpServerConfig *config;
-  ImpStore       *store;
-  ImpAuth        *auth;
-  ImpBus         *bus;
-  ImpCache       *cache;
-  ImpPasswordCost cost;
-};
 
 static gboolean
 username_valid (const char *s)
@@ -194,10 +179,6 @@ handle_login (ImpHttpJob *job, GError **error)
 static void
 publish_kicks (ImpUserHttp *self, const ImpTokenClaims *claims)
 {
-  g_auto(GStrv) gateways = imp_cache_presence_gateways (self->cache, claims->user_id);
-  if (gateways == NULL || gateways[0] == NULL)
-    return;
-
   Implus__Bus__GatewayKick kick = IMPLUS__BUS__GATEWAY_KICK__INIT;
   kick.user_id = claims->user_id;
   kick.token_id = (char *) claims->token_id;
@@ -206,23 +187,9 @@ publish_kicks (ImpUserHttp *self, const ImpTokenClaims *claims)
   Implus__Bus__GatewayRecord record = IMPLUS__BUS__GATEWAY_RECORD__INIT;
   record.body_case = IMPLUS__BUS__GATEWAY_RECORD__BODY_KICK;
   record.kick = &kick;
-
-  gsize len = implus__bus__gateway_record__get_packed_size (&record);
-  guint8 *buf = g_malloc (len > 0 ? len : 1);
-  implus__bus__gateway_record__pack (&record, buf);
-  g_autoptr(GBytes) value = g_bytes_new_take (buf, len);
-  g_autofree char *key = g_strdup_printf ("%" G_GINT64_FORMAT, claims->user_id);
-
-  for (guint i = 0; gateways[i] != NULL; i++)
-    {
-      g_autofree char *topic = imp_bus_push_topic (gateways[i]);
-      g_autoptr(GError) error = NULL;
-      /* The revocation is durable already; a lost kick only leaves a connection that
-       * authenticated earlier until it reconnects. */
-      if (!imp_bus_publish (self->bus, topic, key, value, &error))
-        g_warning ("logout of user %" G_GINT64_FORMAT ": kick to %s not published: %s",
-                   claims->user_id, topic, error->message);
-    }
+  /* The revocation is durable already; a lost kick only leaves a connection that
+   * authenticated earlier until it reconnects. */
+  imp_user_publish_to_user (self, claims->user_id, &record);
 }
 
 static gboolean
@@ -292,12 +259,19 @@ imp_user_http_new (SoupServer *server, const ImpServerConfig *config, ImpStore *
   self->cache = cache;
   self->cost = g_strcmp0 (config->password_cost, "min") == 0 ? IMP_PASSWORD_COST_MIN
                                                               : IMP_PASSWORD_COST_INTERACTIVE;
+  /* Message workers number their generators from 1; user services take 512..1023 (a random
+   * one, so two user processes rarely share it; a clash would only fail one change). */
+  self->ids = imp_id_gen_new (512 + g_random_int_range (0, 512));
   /* Until told otherwise: the configured gateway ports on the bind address. */
   g_autofree char *tcp = g_strdup_printf ("%s:%" G_GINT64_FORMAT, config->bind, config->tcp_port);
   g_autofree char *ws = g_strdup_printf ("ws://%s:%" G_GINT64_FORMAT "%s", config->bind,
                                          config->ws_port, config->ws_path);
   imp_user_http_set_gateway (self, tcp, ws);
-  self->api = imp_http_api_new (server, routes, G_N_ELEMENTS (routes), auth,
+  g_autoptr(GArray) all = g_array_new (FALSE, FALSE, sizeof (ImpHttpRoute));
+  g_array_append_vals (all, routes, G_N_ELEMENTS (routes));
+  g_array_append_vals (all, imp_user_social_routes, imp_user_social_n_routes);
+  g_array_append_vals (all, imp_user_group_routes, imp_user_group_n_routes);
+  self->api = imp_http_api_new (server, (ImpHttpRoute *) all->data, all->len, auth,
                                 (gsize) config->max_http_body, self);
   return self;
 }
@@ -323,6 +297,7 @@ imp_user_http_free (ImpUserHttp *self)
   g_free (self->gateway_tcp);
   g_free (self->gateway_ws);
   g_free (self->dummy_hash);
+  g_clear_pointer (&self->ids, imp_id_gen_free);
   g_mutex_clear (&self->lock);
   g_free (self);
 }
