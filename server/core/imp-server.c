@@ -111,6 +111,7 @@ open_backends (ImpServer *self, GError **error)
   self->store = open_store (c, error);
   if (self->store == NULL)
     return FALSE;
+  imp_store_set_friends_only (self->store, c->friends_only);
   self->bus = open_bus (c, error);
   if (self->bus == NULL)
     return FALSE;
