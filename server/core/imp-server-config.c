@@ -91,6 +91,8 @@ const ImpConfigKey imp_server_config_keys[] = {
     "Kafka bootstrap servers, comma-separated (bus backend kafka)" },
   { "bus", "kafka_partitions", IMP_CONFIG_INT, OFF (kafka_partitions), "8", 1, 1024,
     "partitions of the conversation-messages topic when it is created" },
+  { "bus", "kafka_topic_prefix", IMP_CONFIG_STRING, OFF (kafka_topic_prefix), "", 0, 0,
+    "prefix of every Kafka topic name (one deployment per prefix on a shared cluster)" },
   { "cache", "redis_host", IMP_CONFIG_STRING, OFF (redis_host), "127.0.0.1", 0, 0,
     "Redis host (cache backend redis)" },
   PORT ("cache", "redis_port", redis_port, "6379", "Redis port"),

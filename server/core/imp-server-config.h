@@ -55,6 +55,7 @@ typedef struct {
   /* [bus] kafka */
   char    *kafka_brokers;     /* 127.0.0.1:9092 */
   gint64   kafka_partitions;  /* partitions of conversation-messages, 8 */
+  char    *kafka_topic_prefix; /* prepended to every topic name, "" (tests use one per run) */
   /* [cache] redis */
   char    *redis_host;        /* 127.0.0.1 */
   gint64   redis_port;        /* 6379 */
