@@ -308,6 +308,9 @@ imp_ui_application_get_client (ImpUiApplication *self)
   g_signal_connect (self->client, "message-received", G_CALLBACK (message_received_cb), self);
   g_signal_connect (self->client, "message-sent", G_CALLBACK (message_sent_cb), self);
   g_signal_connect (self->client, "message-failed", G_CALLBACK (message_failed_cb), self);
+  /* Delivered/read ticks and read positions from other devices redraw the lists. */
+  g_signal_connect_swapped (self->client, "message-state-changed", G_CALLBACK (emit_changed), self);
+  g_signal_connect_swapped (self->client, "conversation-updated", G_CALLBACK (emit_changed), self);
   g_signal_connect (self->client, "state-changed", G_CALLBACK (state_changed_cb), self);
   g_signal_connect (self->client, "error", G_CALLBACK (engine_error_cb), self);
   g_signal_connect (self->client, "disconnected", G_CALLBACK (disconnected_cb), self);

@@ -22,6 +22,7 @@ struct _ImpUiChatView
   GtkListBox        *message_list;
   GtkTextView       *composer;
   GtkButton         *send_button;
+  GtkLabel          *typing_label;
 
   /* Borrowed */
   ImpUiApplication  *app;
@@ -32,7 +33,10 @@ struct _ImpUiChatView
   gint64             oldest_seq;     /* oldest loaded message, 0 = none */
   gboolean           loading_draft;
   guint              scroll_idle;
+  guint              typing_timer;   /* hides the typing line again */
 };
+
+#define TYPING_SHOWN_MS 5000
 
 G_DEFINE_FINAL_TYPE (ImpUiChatView, imp_ui_chat_view, ADW_TYPE_BIN)
 
@@ -280,7 +284,40 @@ composer_key_pressed_cb (GtkEventControllerKey *controller, guint keyval, guint 
 static void
 composer_changed_cb (GtkTextBuffer *buffer, gpointer user_data)
 {
-  imp_ui_chat_view_save_draft (user_data);
+  ImpUiChatView *self = user_data;
+  ImpClient *client = self->app ? imp_ui_application_get_client (self->app) : NULL;
+
+  imp_ui_chat_view_save_draft (self);
+  /* The engine sends at most one Typing per 3 s per peer. */
+  if (client && self->peer_id && !self->loading_draft && gtk_text_buffer_get_char_count (buffer) > 0)
+    imp_client_send_typing (client, self->peer_id);
+}
+
+static gboolean
+typing_timeout_cb (gpointer user_data)
+{
+  ImpUiChatView *self = user_data;
+
+  self->typing_timer = 0;
+  gtk_widget_set_visible (GTK_WIDGET (self->typing_label), FALSE);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+typing_cb (ImpClient *client, gint64 from_user_id, gpointer user_data)
+{
+  ImpUiChatView *self = user_data;
+  g_autofree char *name = NULL, *text = NULL;
+
+  if (from_user_id != self->peer_id || self->conversation_id == NULL)
+    return;
+  name = imp_ui_application_user_name (self->app, from_user_id);
+  /* TRANSLATORS: shown under the messages while the peer types; %s is their name */
+  text = g_strdup_printf (_("%s is typing…"), name);
+  gtk_label_set_text (self->typing_label, text);
+  gtk_widget_set_visible (GTK_WIDGET (self->typing_label), TRUE);
+  g_clear_handle_id (&self->typing_timer, g_source_remove);
+  self->typing_timer = g_timeout_add (TYPING_SHOWN_MS, typing_timeout_cb, self);
 }
 
 void
@@ -299,6 +336,8 @@ imp_ui_chat_view_set_conversation (ImpUiChatView *self, const char *conversation
   self->conversation_id = g_strdup (conversation_id);
   self->peer_id = peer_id;
   self->oldest_seq = 0;
+  g_clear_handle_id (&self->typing_timer, g_source_remove);
+  gtk_widget_set_visible (GTK_WIDGET (self->typing_label), FALSE);
   self->loading_draft = TRUE;
   draft = index && conversation_id ? imp_mirror_index_get_draft (index, conversation_id) : NULL;
   gtk_text_buffer_set_text (gtk_text_view_get_buffer (self->composer), draft ? draft : "", -1);
@@ -330,6 +369,7 @@ imp_ui_chat_view_set_application (ImpUiChatView *self, ImpUiApplication *app)
 {
   self->app = app;
   g_signal_connect_object (app, "conversations-changed", G_CALLBACK (conversations_changed_cb), self, 0);
+  g_signal_connect_object (imp_ui_application_get_client (app), "typing", G_CALLBACK (typing_cb), self, 0);
 }
 
 static void
@@ -344,6 +384,7 @@ imp_ui_chat_view_dispose (GObject *object)
   ImpUiChatView *self = IMP_UI_CHAT_VIEW (object);
 
   g_clear_handle_id (&self->scroll_idle, g_source_remove);
+  g_clear_handle_id (&self->typing_timer, g_source_remove);
   G_OBJECT_CLASS (imp_ui_chat_view_parent_class)->dispose (object);
 }
 
@@ -368,6 +409,7 @@ imp_ui_chat_view_class_init (ImpUiChatViewClass *klass)
   gtk_widget_class_bind_template_child (widget_class, ImpUiChatView, message_list);
   gtk_widget_class_bind_template_child (widget_class, ImpUiChatView, composer);
   gtk_widget_class_bind_template_child (widget_class, ImpUiChatView, send_button);
+  gtk_widget_class_bind_template_child (widget_class, ImpUiChatView, typing_label);
   gtk_widget_class_bind_template_callback (widget_class, edge_reached_cb);
   gtk_widget_class_bind_template_callback (widget_class, send_clicked_cb);
 }

@@ -39,6 +39,8 @@ state_text (ImpMessageState state)
       return _("Delivered");
     case IMP_MESSAGE_FAILED:
       return _("Failed");
+    case IMP_MESSAGE_READ:
+      return _("Read");
     default:
       return "";
     }
@@ -82,13 +84,42 @@ imp_ui_message_row_new (const ImpMessage *msg, gboolean own, const char *sender_
   return GTK_WIDGET (self);
 }
 
+/* Why the server refused a send, in words (the wire codes of proto/implus.proto). */
+static const char *
+failure_text (int code)
+{
+  switch (code)
+    {
+    case IMPLUS__ERROR_CODE__ERROR_CODE_BLOCKED:
+      return _("Not delivered: you are blocked by this person");
+    case IMPLUS__ERROR_CODE__ERROR_CODE_BANNED:
+      return _("Not delivered: your account is banned");
+    case IMPLUS__ERROR_CODE__ERROR_CODE_MUTED:
+      return _("Not delivered: you are muted");
+    case IMPLUS__ERROR_CODE__ERROR_CODE_NOT_MEMBER:
+      return _("Not delivered: you are not a member of this group");
+    case IMPLUS__ERROR_CODE__ERROR_CODE_FORBIDDEN:
+      return _("Not delivered: not allowed");
+    case IMPLUS__ERROR_CODE__ERROR_CODE_NOT_FOUND:
+      return _("Not delivered: the group no longer exists");
+    default:
+      return NULL;
+    }
+}
+
 GtkWidget *
 imp_ui_message_row_new_unsent (const ImpOutboxItem *item)
 {
   ImpUiMessageRow *self = g_object_new (IMP_TYPE_UI_MESSAGE_ROW, NULL);
+  const char *why = item->state == IMP_MESSAGE_FAILED ? failure_text (item->error_code) : NULL;
 
   self->client_msg_id = g_strdup (item->client_msg_id);
   fill (self, item->content, item->created_ms, TRUE, item->state);
+  if (why != NULL)
+    {
+      gtk_label_set_text (self->meta_label, why);
+      gtk_widget_add_css_class (GTK_WIDGET (self->meta_label), "error");
+    }
   return GTK_WIDGET (self);
 }
 

@@ -5,12 +5,7 @@
 #include "imp-convid.h"
 #include "imp-error.h"
 
-typedef struct {
-  ImpTty *tty;
-  char   *command;
-  char  **args;
-  char   *rest;    /* the line after the fixed arguments (message text, nickname) */
-} Call;
+typedef ImpTtyCall Call;
 
 typedef void (*ImpTtyHandler) (Call *call);
 
@@ -30,6 +25,8 @@ call_free (Call *call)
   g_free (call->command);
   g_strfreev (call->args);
   g_free (call->rest);
+  if (call->data_free)
+    call->data_free (call->data);
   g_free (call);
 }
 
@@ -52,10 +49,21 @@ call_error (Call *call, const GError *error)
   call_done (call);
 }
 
-static gboolean
-parse_int (const char *s, gint64 min, gint64 max, gint64 *out)
+gboolean
+imp_tty_parse_int (const char *s, gint64 min, gint64 max, gint64 *out)
 {
   return s && g_ascii_string_to_signed (s, 10, min, max, out, NULL);
+}
+#define parse_int imp_tty_parse_int
+
+void imp_tty_call_done (ImpTtyCall *call) { call_done (call); }
+void imp_tty_call_error (ImpTtyCall *call, const GError *error) { call_error (call, error); }
+
+void
+imp_tty_call_fail (ImpTtyCall *call, int code, const char *name, const char *message)
+{
+  imp_tty_err_code (call->command, code, name, message);
+  call_done (call);
 }
 
 /* ---- handlers ---- */
@@ -116,7 +124,7 @@ logout_cb (GObject *source, GAsyncResult *res, gpointer user_data)
 static void cmd_logout (Call *call) { imp_client_logout_async (call->tty->client, NULL, logout_cb, call); }
 
 /* Every command naming a user resolves it first; then runs `then`. */
-typedef void (*UserThen) (Call *call, gint64 user_id);
+typedef ImpTtyUserThen UserThen;
 
 typedef struct { Call *call; UserThen then; } Lookup;
 
@@ -143,6 +151,12 @@ with_user (Call *call, const char *username, UserThen then)
   l->call = call;
   l->then = then;
   imp_client_lookup_async (call->tty->client, username, NULL, lookup_cb, l);
+}
+
+void
+imp_tty_with_user (ImpTtyCall *call, const char *username, ImpTtyUserThen then)
+{
+  with_user (call, username, then);
 }
 
 static void
@@ -214,7 +228,8 @@ static void
 cmd_dump (Call *call)
 {
   ImpMirror *mirror;
-  g_autoptr(GPtrArray) list = NULL;
+  g_autoptr(GPtrArray) list = NULL, groups = NULL;
+  guint count;
 
   if (need_login (call))
     return;
@@ -222,7 +237,24 @@ cmd_dump (Call *call)
   list = imp_mirror_list_messages (mirror, NULL, 0);
   for (guint i = 0; i < list->len; i++)
     imp_tty_print_message ("MSG", list->pdata[i], TRUE);
-  imp_tty_ok ("dump", "count=%u watermark=%" G_GINT64_FORMAT, list->len, imp_mirror_get_watermark (mirror));
+  count = list->len;
+  /* Then each group conversation's stream (GMSG lines, seq = conversation seq), then its watermark. */
+  groups = imp_mirror_group_list (mirror);
+  for (guint g = 0; g < groups->len; g++)
+    {
+      g_autoptr(GPtrArray) gl = imp_mirror_group_list_messages (mirror, groups->pdata[g], 0);
+      g_autofree char *conv = imp_tty_enc (groups->pdata[g]);
+      g_autofree char *line = NULL;
+
+      for (guint i = 0; i < gl->len; i++)
+        imp_tty_print_message ("GMSG", gl->pdata[i], TRUE);
+      line = g_strdup_printf ("GSTREAM conv=%s count=%u watermark=%" G_GINT64_FORMAT, conv, gl->len,
+                              imp_mirror_group_watermark (mirror, groups->pdata[g]));
+      imp_tty_print_line (line);
+      count += gl->len;
+    }
+  imp_tty_ok ("dump", "count=%u watermark=%" G_GINT64_FORMAT " groups=%u", count,
+              imp_mirror_get_watermark (mirror), groups->len);
   call_done (call);
 }
 
@@ -276,6 +308,10 @@ read_cb (GObject *source, GAsyncResult *res, gpointer user_data)
 
   if (obj == NULL)
     return call_error (call, error);
+  /* The server's answer is the truth; the mirror's read position follows it. */
+  imp_mirror_set_read (imp_client_get_mirror (IMP_CLIENT (source)),
+                       json_object_get_string_member_with_default (obj, "conversation_id", ""),
+                       json_object_get_int_member_with_default (obj, "read_seq", 0));
   conv = imp_tty_enc (json_object_get_string_member_with_default (obj, "conversation_id", ""));
   imp_tty_ok ("read", "conversation_id=%s read_seq=%" G_GINT64_FORMAT " unread=%" G_GINT64_FORMAT, conv,
               json_object_get_int_member_with_default (obj, "read_seq", 0),
@@ -284,10 +320,9 @@ read_cb (GObject *source, GAsyncResult *res, gpointer user_data)
 }
 
 static void
-read_then (Call *call, gint64 peer)
+read_conv (Call *call, const char *conv)
 {
   ImpClient *client = call->tty->client;
-  g_autofree char *conv = imp_convid_private (imp_client_get_user_id (client), peer);
   gint64 seq = 0;
 
   if (call->args[1])
@@ -301,13 +336,35 @@ read_then (Call *call, gint64 peer)
   else
     {
       /* Default: everything this device has of the conversation. */
-      g_autoptr(GPtrArray) last = imp_mirror_list_messages (imp_client_get_mirror (client), conv, 1);
+      g_autoptr(GPtrArray) last = g_str_has_prefix (conv, "group_")
+        ? imp_mirror_group_list_messages (imp_client_get_mirror (client), conv, 1)
+        : imp_mirror_list_messages (imp_client_get_mirror (client), conv, 1);
       seq = last->len ? ((ImpMessage *) last->pdata[0])->seq : 0;
     }
   imp_client_mark_read_async (client, conv, seq, NULL, read_cb, call);
 }
 
-static void cmd_read (Call *call) { with_user (call, call->args[0], read_then); }
+static void
+read_then (Call *call, gint64 peer)
+{
+  g_autofree char *conv = imp_convid_private (imp_client_get_user_id (call->tty->client), peer);
+
+  read_conv (call, conv);
+}
+
+static void
+cmd_read (Call *call)
+{
+  gint64 group_id = g_str_has_prefix (call->args[0], "group_") ? imp_tty_parse_group (call->args[0]) : 0;
+
+  if (group_id > 0)
+    {
+      g_autofree char *conv = g_strdup_printf ("group_%" G_GINT64_FORMAT, group_id);
+      read_conv (call, conv);
+      return;
+    }
+  with_user (call, call->args[0], read_then);
+}
 
 static void
 sync_cb (GObject *source, GAsyncResult *res, gpointer user_data)
@@ -347,7 +404,8 @@ cmd_wait (Call *call)
       || (call->args[1] && call->args[2] && !parse_int (call->args[2], 1, 86400, &timeout_s)))
     {
       imp_tty_err_code (call->command, IMP_ERROR_BAD_REQUEST, "bad_request",
-                        "usage: /wait connected|disconnected|reconnecting|message|sent|failed|kicked|error [n] [timeout_s]");
+                        "usage: /wait connected|disconnected|reconnecting|message|sent|failed|kicked|error"
+                        "|group_message|read|delivered|typing [n] [timeout_s]");
       return call_done (call);
     }
   tty->wait_kind = kind;
@@ -377,7 +435,16 @@ static const ImpTtyCommand commands[] = {
   { "history", "<user> [n]", "the last n (20) messages with a user, from the local mirror", 1, 2, FALSE, cmd_history },
   { "dump", "", "the whole local stream, in seq order", 0, 0, FALSE, cmd_dump },
   { "conversations", "", "the conversation list with unread counts (server)", 0, 0, FALSE, cmd_conversations },
-  { "read", "<user> [seq]", "mark a conversation read up to seq (default: the newest local)", 1, 2, FALSE, cmd_read },
+  { "read", "<user|group_N> [seq]", "mark a conversation read up to seq (default: the newest local)", 1, 2, FALSE, cmd_read },
+  { "gmsg", "<group> <text>", "queue a group message (group: N or group_N); EVT sent follows", 2, 2, TRUE, imp_tty_cmd_gmsg },
+  { "friend", "request|accept|decline|remove|list [user]", "friend requests and the friend list", 1, 2, FALSE, imp_tty_cmd_friend },
+  { "block", "<user>", "blacklist a user: their messages to you are refused", 1, 1, FALSE, imp_tty_cmd_block },
+  { "unblock", "<user>", "take a user off the blacklist", 1, 1, FALSE, imp_tty_cmd_unblock },
+  { "blocked", "", "the blacklist", 0, 0, FALSE, imp_tty_cmd_blocked },
+  { "group", "create <name> [user...] | add|remove <group> <user> | leave|info|members|dissolve <group> | "
+             "role <group> <user> <role> | transfer <group> <user> | mute <group> <user> <until>",
+    "manage groups (group: N or group_N; until: unix ms, +30m style, or 0 to unmute)", 2, 2, TRUE, imp_tty_cmd_group },
+  { "typing", "<user>", "tell a user you are typing (at most once per 3 s)", 1, 1, FALSE, imp_tty_cmd_typing },
   { "sync", "", "pull the stream up to date now", 0, 0, FALSE, cmd_sync },
   { "status", "", "connection state, watermark, unsent outbox rows", 0, 0, FALSE, cmd_status },
   { "wait", "<event> [n] [timeout_s]", "wait for n (1) events of a kind not yet waited for (30 s)", 1, 3, FALSE, cmd_wait },

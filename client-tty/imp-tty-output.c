@@ -7,6 +7,7 @@
 
 static const char *event_names[IMP_TTY_N_EVT] = {
   "connected", "disconnected", "reconnecting", "message", "sent", "failed", "kicked", "error",
+  "group_message", "read", "delivered", "typing",
 };
 
 const char *
@@ -95,10 +96,13 @@ imp_tty_print_message (const char *key, const ImpMessage *m, gboolean with_state
   g_autofree char *text = imp_tty_enc_text (m->content);
   g_autofree char *line = NULL;
 
+  /* Group messages name their group instead of a recipient; seq is the conversation seq. */
   line = g_strdup_printf ("%s seq=%" G_GINT64_FORMAT " msg_id=%" G_GINT64_FORMAT " conv=%s from=%" G_GINT64_FORMAT
-                          " to=%" G_GINT64_FORMAT " time_ms=%" G_GINT64_FORMAT "%s%s text=%s",
-                          key, m->seq, m->msg_id, conv, m->sender_id, m->to_user_id, m->send_time_ms,
+                          " %s=%" G_GINT64_FORMAT " time_ms=%" G_GINT64_FORMAT "%s%s%s text=%s",
+                          key, m->seq, m->msg_id, conv, m->sender_id, m->group_id ? "group" : "to",
+                          m->group_id ? m->group_id : m->to_user_id, m->send_time_ms,
                           with_state ? " state=" : "", with_state ? imp_message_state_name (m->state) : "",
+                          m->content_type == IMPLUS__CONTENT_TYPE__CONTENT_TYPE_SYSTEM ? " type=system" : "",
                           text);
   imp_tty_print_line (line);
 }
@@ -143,6 +147,12 @@ reconnecting_cb (ImpClient *client, guint delay_ms, gpointer user_data)
 static void
 message_cb (ImpClient *client, ImpMessage *m, gpointer user_data)
 {
+  if (m->group_id > 0)
+    {
+      imp_tty_print_message ("EVT group_message", m, FALSE);
+      imp_tty_event_seen (user_data, IMP_TTY_EVT_GROUP_MESSAGE);
+      return;
+    }
   imp_tty_print_message ("EVT message", m, FALSE);
   imp_tty_event_seen (user_data, IMP_TTY_EVT_MESSAGE);
 }
@@ -159,8 +169,9 @@ sent_cb (ImpClient *client, const char *cmid, gint64 msg_id, gint64 seq, gpointe
 static void
 failed_cb (ImpClient *client, const char *cmid, int code, const char *reason, gpointer user_data)
 {
-  g_autofree char *line = g_strdup_printf ("EVT failed client_msg_id=%s code=%d error=%s",
-                                           cmid, code, imp_error_code_name (code));
+  g_autofree char *r = imp_tty_enc (reason);
+  g_autofree char *line = g_strdup_printf ("EVT failed client_msg_id=%s code=%d error=%s reason=%s",
+                                           cmid, code, imp_error_code_name (code), r);
 
   evt (user_data, IMP_TTY_EVT_FAILED, line);
 }
@@ -197,9 +208,49 @@ error_cb (ImpClient *client, GError *error, gpointer user_data)
   evt (user_data, IMP_TTY_EVT_ERROR, line);
 }
 
+static void
+state_cb (ImpClient *client, const char *conv, gint64 up_to_seq, guint state, gpointer user_data)
+{
+  g_autofree char *c = imp_tty_enc (conv);
+  g_autofree char *line = NULL;
+
+  if (state == IMP_MESSAGE_READ)
+    {
+      line = g_strdup_printf ("EVT read conv=%s seq=%" G_GINT64_FORMAT " by=peer", c, up_to_seq);
+      evt (user_data, IMP_TTY_EVT_READ, line);
+    }
+  else
+    {
+      line = g_strdup_printf ("EVT delivered conv=%s seq=%" G_GINT64_FORMAT, c, up_to_seq);
+      evt (user_data, IMP_TTY_EVT_DELIVERED, line);
+    }
+}
+
+static void
+conversation_cb (ImpClient *client, const char *conv, gpointer user_data)
+{
+  g_autofree char *c = imp_tty_enc (conv);
+  ImpMirror *mirror = imp_client_get_mirror (client);
+  g_autofree char *line = g_strdup_printf ("EVT read conv=%s seq=%" G_GINT64_FORMAT " by=me", c,
+                                           mirror ? imp_mirror_get_read (mirror, conv) : 0);
+
+  evt (user_data, IMP_TTY_EVT_READ, line);
+}
+
+static void
+typing_cb (ImpClient *client, gint64 from, gpointer user_data)
+{
+  g_autofree char *line = g_strdup_printf ("EVT typing from=%" G_GINT64_FORMAT, from);
+
+  evt (user_data, IMP_TTY_EVT_TYPING, line);
+}
+
 void
 imp_tty_connect_events (ImpTty *tty)
 {
+  g_signal_connect (tty->client, "message-state-changed", G_CALLBACK (state_cb), tty);
+  g_signal_connect (tty->client, "conversation-updated", G_CALLBACK (conversation_cb), tty);
+  g_signal_connect (tty->client, "typing", G_CALLBACK (typing_cb), tty);
   g_signal_connect (tty->client, "state-changed", G_CALLBACK (state_changed_cb), tty);
   g_signal_connect (tty->client, "disconnected", G_CALLBACK (disconnected_cb), tty);
   g_signal_connect (tty->client, "reconnecting", G_CALLBACK (reconnecting_cb), tty);

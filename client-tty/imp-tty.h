@@ -16,6 +16,10 @@ typedef enum {
   IMP_TTY_EVT_FAILED,
   IMP_TTY_EVT_KICKED,
   IMP_TTY_EVT_ERROR,
+  IMP_TTY_EVT_GROUP_MESSAGE,
+  IMP_TTY_EVT_READ,
+  IMP_TTY_EVT_DELIVERED,
+  IMP_TTY_EVT_TYPING,
   IMP_TTY_N_EVT
 } ImpTtyEvent;
 
@@ -55,6 +59,37 @@ void        imp_tty_connect_events (ImpTty *tty);
 const char *imp_tty_event_name (ImpTtyEvent kind);
 gboolean    imp_tty_event_from_name (const char *name, ImpTtyEvent *out);
 
+/* One running command: its name, fixed arguments and the rest of the line. */
+typedef struct {
+  ImpTty *tty;
+  char   *command;
+  char  **args;
+  char   *rest;    /* the line after the fixed arguments (message text, nickname, user list) */
+  gpointer       data;       /* a handler's own state, freed with the call */
+  GDestroyNotify data_free;
+} ImpTtyCall;
+
+typedef void (*ImpTtyUserThen) (ImpTtyCall *call, gint64 user_id);
+
+/* imp-tty-commands.c */
+/* Ends a command (frees call): the next input line may run. */
+void        imp_tty_call_done (ImpTtyCall *call);
+/* Prints the ERR line for error and ends the command. */
+void        imp_tty_call_error (ImpTtyCall *call, const GError *error);
+void        imp_tty_call_fail (ImpTtyCall *call, int code, const char *name, const char *message);
+/* Resolves a username (mirror cache or GET /users/lookup), then runs then; ERR on failure. */
+void        imp_tty_with_user (ImpTtyCall *call, const char *username, ImpTtyUserThen then);
+gboolean    imp_tty_parse_int (const char *s, gint64 min, gint64 max, gint64 *out);
+/* imp-tty-social.c: friends, blacklist, groups, group messages, typing */
+void        imp_tty_cmd_friend (ImpTtyCall *call);
+void        imp_tty_cmd_block (ImpTtyCall *call);
+void        imp_tty_cmd_unblock (ImpTtyCall *call);
+void        imp_tty_cmd_blocked (ImpTtyCall *call);
+void        imp_tty_cmd_group (ImpTtyCall *call);
+void        imp_tty_cmd_gmsg (ImpTtyCall *call);
+void        imp_tty_cmd_typing (ImpTtyCall *call);
+/* "7" or "group_7" -> 7; 0 if neither. */
+gint64      imp_tty_parse_group (const char *s);
 /* imp-tty-commands.c */
 /* Runs one input line; calls imp_tty_command_done() when its result line is printed. */
 void        imp_tty_dispatch (ImpTty *tty, const char *line);

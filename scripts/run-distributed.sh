@@ -92,7 +92,7 @@ common_env() {
     ENV+=(
       IMPLUS_STORE_BACKEND=mysql IMPLUS_STORE_MYSQL_HOST="$SVC_HOST" IMPLUS_STORE_MYSQL_PORT="$MARIADB_PORT"
       IMPLUS_STORE_MYSQL_USER=implus IMPLUS_STORE_MYSQL_PASSWORD=implus IMPLUS_STORE_MYSQL_DATABASE="$DB"
-      IMPLUS_BUS_BACKEND=kafka IMPLUS_BUS_KAFKA_BROKERS="$SVC_HOST:$KAFKA_PORT"
+      IMPLUS_BUS_BACKEND=kafka IMPLUS_BUS_KAFKA_BROKERS="$SVC_HOST:$KAFKA_PORT" IMPLUS_BUS_KAFKA_TOPIC_PREFIX=implus-demo.
       IMPLUS_CACHE_BACKEND=redis IMPLUS_CACHE_REDIS_HOST="$SVC_HOST" IMPLUS_CACHE_REDIS_PORT="$REDIS_PORT"
       IMPLUS_CACHE_REDIS_PREFIX=implus-demo:
     )
@@ -117,7 +117,12 @@ prepare() {
     meson setup "$BUILD_DIR" >/dev/null
   fi
   log "building in $BUILD_DIR"
-  ninja -C "$BUILD_DIR" >/dev/null
+  mkdir -p "$DIST"
+  # Only what this script runs, so a test that does not compile yet does not stop the demo.
+  if ! ninja -C "$BUILD_DIR" server/implus-server client-tty/implus-tty >"$DIST/build.log" 2>&1; then
+    grep -A12 -m3 '^FAILED' "$DIST/build.log" >&2 || tail -n 30 "$DIST/build.log" >&2
+    die "the build failed (whole log: $DIST/build.log)"
+  fi
   [ -x "$SERVER" ] || die "$SERVER was not built"
 }
 
@@ -225,8 +230,10 @@ start_all() {
   if [ ! -f "$DIST/token.key" ]; then
     (umask 077 && head -c 32 /dev/urandom >"$DIST/token.key.tmp" && mv "$DIST/token.key.tmp" "$DIST/token.key")
   fi
-  if [ "$BACKENDS" = distributed ] && ! "$SERVER" --print-config | grep -q IMPLUS_MESSAGE_WORKER_ID; then
-    log "warning: this implus-server has no message worker_id key: msg1 and msg2 both use worker id 1"
+  local keys
+  keys=$("$SERVER" --print-config)
+  if [[ "$keys" != *IMPLUS_MESSAGE_WORKER_ID* ]]; then
+    log "warning: this implus-server has no [message] worker_id key: msg1 and msg2 both use worker id 1"
   fi
   services_start
   for p in "${PROCS[@]}"; do
@@ -250,7 +257,8 @@ print_info() {
       "$DIST/$n/server.log"
   done
   if [ "$BACKENDS" = distributed ]; then
-    echo "  MariaDB $SVC_HOST:$MARIADB_PORT (database $DB), Redis $SVC_HOST:$REDIS_PORT (prefix implus-demo:), Kafka $SVC_HOST:$KAFKA_PORT"
+    echo "  MariaDB $SVC_HOST:$MARIADB_PORT (database $DB), Redis $SVC_HOST:$REDIS_PORT (key prefix implus-demo:),"
+    echo "  Kafka $SVC_HOST:$KAFKA_PORT (topic prefix implus-demo.)"
   fi
   echo
   echo "Connect a terminal client to gw1 (the gateway login hands out), and another to gw2:"

@@ -1,6 +1,7 @@
 /* main.c: implus-server's command line, config, main loop and clean shutdown on signals. */
 #include "core/imp-server.h"
 #include "core/imp-server-config.h"
+#include "user/imp-user-admin-cli.h"
 
 #include <glib-unix.h>
 #include <locale.h>
@@ -37,6 +38,9 @@ main (int argc, char **argv)
   g_autoptr(GError) error = NULL;
 
   setlocale (LC_ALL, "");
+  /* `implus-server admin ...`: moderation from the server host, then exit. */
+  if (imp_user_admin_cli_wanted (argc, argv))
+    return imp_user_admin_cli_run (argc, argv);
   g_autoptr(GOptionContext) ctx = g_option_context_new ("- IM Plus server");
   g_option_context_add_main_entries (ctx, entries, NULL);
   if (!g_option_context_parse (ctx, &argc, &argv, &error))

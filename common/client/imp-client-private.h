@@ -39,6 +39,12 @@ struct _ImpClient
   gint64               last_acked;
   gboolean             ack_force;
   gint64               send_cursor;   /* outbox id of the last row sent since the (re)connect */
+
+  /* Group streams, read marks, typing (imp-client-group.c) */
+  GHashTable          *groups;        /* conversation id -> ImpGroupStream */
+  guint                group_ack_idle;
+  GHashTable          *typing_sent;   /* gint64 peer id -> gint64 monotonic us of the last Typing */
+  GHashTable          *read_pending;  /* conversation id -> gint64 seq: read marks not yet sent */
 };
 
 enum {
@@ -50,6 +56,9 @@ enum {
   IMP_CLIENT_SIGNAL_DISCONNECTED,
   IMP_CLIENT_SIGNAL_RECONNECTING,
   IMP_CLIENT_SIGNAL_ERROR,
+  IMP_CLIENT_SIGNAL_MESSAGE_STATE_CHANGED,
+  IMP_CLIENT_SIGNAL_CONVERSATION_UPDATED,
+  IMP_CLIENT_SIGNAL_TYPING,
   IMP_CLIENT_N_SIGNALS
 };
 extern guint imp_client_signals[IMP_CLIENT_N_SIGNALS];
@@ -61,5 +70,20 @@ void imp_client_sync_handle_frame (ImpClient *self, const ImpEnvelope *env);
 void imp_client_sync_request_pull (ImpClient *self);
 void imp_client_sync_fail_waiters (ImpClient *self, const GError *error);
 void imp_client_sync_pump_outbox (ImpClient *self);
+/* Emits message-received / completes the outbox for one applied message (any stream). */
+void imp_client_sync_process_applied (ImpClient *self, ImpMessage *m);
+/* Marks the outbox row failed (signal once) and forgets it in flight. */
+void imp_client_sync_fail_outbox (ImpClient *self, const char *client_msg_id, int code, const char *reason);
+/* imp-client-group.c */
+typedef struct _ImpGroupStream ImpGroupStream;
+void     imp_client_group_init (ImpClient *self);
+void     imp_client_group_clear (ImpClient *self);                 /* dispose */
+void     imp_client_group_online (ImpClient *self);
+void     imp_client_group_offline (ImpClient *self);
+/* A group message from any source (push, receipt, pull); FALSE on a mirror error. */
+gboolean imp_client_group_store (ImpClient *self, const ImpMessage *m);
+void     imp_client_group_request_pull (ImpClient *self, const char *conversation_id);
+/* GroupNotice, ReadUpdate, Delivered, Typing; FALSE if env is none of them. */
+gboolean imp_client_group_handle_frame (ImpClient *self, const ImpEnvelope *env);
 /* imp-client.c */
 void imp_client_handle_kick (ImpClient *self, int reason, const char *message);

@@ -66,8 +66,8 @@ complete_outbox (ImpClient *self, const char *client_msg_id, gint64 msg_id, gint
     }
 }
 
-static void
-process_applied (ImpClient *self, ImpMessage *m)
+void
+imp_client_sync_process_applied (ImpClient *self, ImpMessage *m)
 {
   gboolean ours = FALSE;
 
@@ -102,7 +102,7 @@ store_message (ImpClient *self, const ImpMessage *msg)
   if (duplicate)
     schedule_ack (self, TRUE);
   for (guint i = 0; i < applied->len; i++)
-    process_applied (self, applied->pdata[i]);
+    imp_client_sync_process_applied (self, applied->pdata[i]);
   if (applied->len)
     schedule_ack (self, FALSE);
   return TRUE;
@@ -304,7 +304,8 @@ send_item (ImpClient *self, const ImpOutboxItem *item)
   InFlight *f;
 
   chat.client_msg_id = item->client_msg_id;
-  chat.to_user_id = item->to_user_id;
+  chat.to_user_id = item->group_id > 0 ? 0 : item->to_user_id;
+  chat.group_id = item->group_id;
   chat.content = item->content;
   chat.content_type = IMPLUS__CONTENT_TYPE__CONTENT_TYPE_TEXT;
   env.body_case = IMPLUS__ENVELOPE__BODY_CHAT_UP;
@@ -378,8 +379,8 @@ resend_tick (gpointer user_data)
   return G_SOURCE_CONTINUE;
 }
 
-static void
-fail_outbox (ImpClient *self, const char *client_msg_id, int code, const char *reason)
+void
+imp_client_sync_fail_outbox (ImpClient *self, const char *client_msg_id, int code, const char *reason)
 {
   if (imp_mirror_outbox_mark_failed (self->mirror, client_msg_id, code))
     g_signal_emit (self, imp_client_signals[IMP_CLIENT_SIGNAL_MESSAGE_FAILED], 0,
@@ -387,8 +388,8 @@ fail_outbox (ImpClient *self, const char *client_msg_id, int code, const char *r
   g_hash_table_remove (self->in_flight, client_msg_id);
 }
 
-char *
-imp_client_send (ImpClient *self, gint64 to_user_id, const char *content, GError **error)
+static char *
+queue_message (ImpClient *self, gint64 to_user_id, gint64 group_id, const char *content, GError **error)
 {
   g_autofree char *client_msg_id = NULL;
   gsize len;
@@ -415,16 +416,30 @@ imp_client_send (ImpClient *self, gint64 to_user_id, const char *content, GError
       g_set_error (error, IMP_ERROR, IMP_ERROR_INVALID_UTF8, "message is not UTF-8");
       return NULL;
     }
-  if (to_user_id <= 0)
+  if (to_user_id <= 0 && group_id <= 0)
     {
-      g_set_error (error, IMP_ERROR, IMP_ERROR_UNKNOWN_USER, "no such user");
+      g_set_error (error, IMP_ERROR, group_id < 0 ? IMP_ERROR_NOT_FOUND : IMP_ERROR_UNKNOWN_USER,
+                   group_id < 0 ? "no such group" : "no such user");
       return NULL;
     }
   client_msg_id = imp_uuid_new ();
-  if (!imp_mirror_outbox_add (self->mirror, client_msg_id, to_user_id, content, imp_now_ms (), error))
+  if (!imp_mirror_outbox_add_full (self->mirror, client_msg_id, to_user_id, group_id, content,
+                                   imp_now_ms (), error))
     return NULL;
   imp_client_sync_pump_outbox (self);
   return g_steal_pointer (&client_msg_id);
+}
+
+char *
+imp_client_send (ImpClient *self, gint64 to_user_id, const char *content, GError **error)
+{
+  return queue_message (self, to_user_id, 0, content, error);
+}
+
+char *
+imp_client_send_group (ImpClient *self, gint64 group_id, const char *content, GError **error)
+{
+  return queue_message (self, 0, group_id > 0 ? group_id : -1, content, error);
 }
 
 /* ---- frames ---- */
@@ -439,7 +454,7 @@ handle_receipt (ImpClient *self, const Implus__SendReceipt *r)
     return; /* not ours (another device's send) or already forgotten */
   if (r->error_code != IMPLUS__ERROR_CODE__ERROR_CODE_NONE)
     {
-      fail_outbox (self, r->client_msg_id, r->error_code, r->error_reason);
+      imp_client_sync_fail_outbox (self, r->client_msg_id, r->error_code, r->error_reason);
       imp_client_sync_pump_outbox (self);
       return;
     }
@@ -457,9 +472,19 @@ handle_receipt (ImpClient *self, const Implus__SendReceipt *r)
       own->send_time_ms = r->server_time_ms;
       own->state = IMP_MESSAGE_SENT;
       own->client_msg_id = g_strdup (r->client_msg_id);
-      store_message (self, own);
-      if (imp_mirror_count_buffered (self->mirror) > 0)
-        imp_client_sync_request_pull (self);
+      own->group_id = item->group_id;
+      if (item->group_id > 0)
+        {
+          /* A group receipt's seq is the conversation seq: our copy goes into that stream. */
+          own->to_user_id = 0;
+          imp_client_group_store (self, own);
+        }
+      else
+        {
+          store_message (self, own);
+          if (imp_mirror_count_buffered (self->mirror) > 0)
+            imp_client_sync_request_pull (self);
+        }
     }
   complete_outbox (self, r->client_msg_id, r->msg_id, r->seq);
   g_hash_table_remove (self->in_flight, r->client_msg_id);
@@ -482,7 +507,7 @@ handle_error_frame (ImpClient *self, const Implus__Error *e)
         if (((InFlight *) value)->frame_id == e->ref_frame_id)
           {
             g_autofree char *cmid = g_strdup (key);
-            fail_outbox (self, cmid, error->code, error->message);
+            imp_client_sync_fail_outbox (self, cmid, error->code, error->message);
             imp_client_sync_pump_outbox (self);
             break;
           }
@@ -508,6 +533,11 @@ imp_client_sync_handle_frame (ImpClient *self, const ImpEnvelope *env)
         }
       if (m->sender_id == self->user_id)
         m->state = IMP_MESSAGE_SENT;
+      if (m->group_id > 0 || g_str_has_prefix (m->conversation_id, "group_"))
+        {
+          imp_client_group_store (self, m);
+          break;
+        }
       store_message (self, m);
       if (imp_mirror_count_buffered (self->mirror) > 0)
         imp_client_sync_request_pull (self);
@@ -522,6 +552,8 @@ imp_client_sync_handle_frame (ImpClient *self, const ImpEnvelope *env)
       imp_client_handle_kick (self, env->kick->reason, env->kick->message);
       break;
     default:
+      if (imp_client_group_handle_frame (self, env))
+        break;
       g_debug ("ignoring frame of kind %d", env->body_case);
       break;
     }
@@ -537,6 +569,7 @@ imp_client_sync_online (ImpClient *self)
   self->send_cursor = 0;
   self->last_acked = 0;
   imp_client_sync_request_pull (self);
+  imp_client_group_online (self);
   imp_client_sync_pump_outbox (self);
 }
 
@@ -549,4 +582,5 @@ imp_client_sync_offline (ImpClient *self)
   g_clear_handle_id (&self->ack_idle, g_source_remove);
   g_clear_handle_id (&self->pull_retry_timer, g_source_remove);
   self->ack_force = FALSE;
+  imp_client_group_offline (self);
 }

@@ -46,6 +46,7 @@ imp_client_dispose (GObject *object)
   g_clear_handle_id (&self->resend_timer, g_source_remove);
   g_clear_handle_id (&self->pull_retry_timer, g_source_remove);
   g_clear_handle_id (&self->ack_idle, g_source_remove);
+  imp_client_group_clear (self);
   if (self->sync_waiters && self->sync_waiters->len)
     {
       g_autoptr(GError) error = g_error_new (IMP_ERROR, IMP_ERROR_UNAVAILABLE, "client closed");
@@ -91,6 +92,9 @@ imp_client_class_init (ImpClientClass *klass)
   SIG (IMP_CLIENT_SIGNAL_DISCONNECTED, "disconnected", 1, G_TYPE_STRING);
   SIG (IMP_CLIENT_SIGNAL_RECONNECTING, "reconnecting", 1, G_TYPE_UINT);
   SIG (IMP_CLIENT_SIGNAL_ERROR, "error", 1, G_TYPE_ERROR);
+  SIG (IMP_CLIENT_SIGNAL_MESSAGE_STATE_CHANGED, "message-state-changed", 3, G_TYPE_STRING, G_TYPE_INT64, G_TYPE_UINT);
+  SIG (IMP_CLIENT_SIGNAL_CONVERSATION_UPDATED, "conversation-updated", 1, G_TYPE_STRING);
+  SIG (IMP_CLIENT_SIGNAL_TYPING, "typing", 1, G_TYPE_INT64);
 #undef SIG
 }
 
@@ -100,6 +104,7 @@ imp_client_init (ImpClient *self)
   self->in_flight = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   self->sync_waiters = g_ptr_array_new ();
   self->backoff_ms = BACKOFF_MIN_MS;
+  imp_client_group_init (self);
 }
 
 /* The device id is generated once per data dir and kept (a stable installation id). */
@@ -526,6 +531,7 @@ login_cb (GObject *source, GAsyncResult *res, gpointer user_data)
   /* A new login replaces whatever session this client had. */
   drop_connection (self);
   imp_client_sync_offline (self);
+  g_hash_table_remove_all (self->groups);
   if (!open_user (self, username, &error))
     {
       g_task_return_error (task, error);
@@ -592,6 +598,7 @@ logout_cb (GObject *source, GAsyncResult *res, gpointer user_data)
     g_debug ("logout on the server failed: %s", error->message);
   imp_client_shutdown (self);
   forget_session (self);
+  g_hash_table_remove_all (self->groups);
   g_clear_object (&self->mirror);
   g_task_return_boolean (task, TRUE);
 }

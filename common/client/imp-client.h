@@ -14,6 +14,13 @@
  *   "disconnected"     (const char *reason)
  *   "reconnecting"     (guint delay_ms)
  *   "error"            (GError *)
+ *   "message-state-changed" (const char *conversation_id, gint64 up_to_seq, guint ImpMessageState):
+ *                      own messages of that conversation up to that seq are now delivered or read
+ *   "conversation-updated"  (const char *conversation_id): its read position (so unread) moved
+ *   "typing"           (gint64 from_user_id)
+ *
+ * Group conversations are streams of their own (imp-client-group.c): message-received carries
+ * them too, with group_id set and seq = the conversation seq.
  */
 #pragma once
 
@@ -83,6 +90,49 @@ gint64   imp_client_lookup_finish   (ImpClient *self, GAsyncResult *result, GErr
 
 /* Queues a message in the outbox; returns the new client_msg_id. */
 char    *imp_client_send (ImpClient *self, gint64 to_user_id, const char *content, GError **error);
+
+/* Queues a group message (ChatUp.group_id); the receipt's seq is the conversation seq. */
+char    *imp_client_send_group (ImpClient *self, gint64 group_id, const char *content, GError **error);
+/* Watermark of one group conversation ("group_<id>"); 0 if unknown. */
+gint64   imp_client_get_group_watermark (ImpClient *self, const char *conversation_id);
+/* Pulls a group conversation from its watermark (also what a GroupNotice does). */
+void     imp_client_pull_group (ImpClient *self, const char *conversation_id);
+
+/* Moves the read position (locally at once): a ReadMark frame when online, else POST
+ * /conversations/read (and the frame again at the next connect). FALSE if it did not move. */
+gboolean imp_client_mark_read (ImpClient *self, const char *conversation_id, gint64 seq);
+/* Sends Typing to a peer, at most once per 3 s per peer; FALSE if skipped or offline. */
+gboolean imp_client_send_typing (ImpClient *self, gint64 to_user_id);
+
+/* Social calls of the user service (friends, blacklist, groups), table-driven. args: the JSON
+ * body for POST calls, the query members (ints or strings) for GET calls; may be NULL.
+ * The answer is the server's JSON object (a new reference). */
+typedef enum {
+  IMP_SOCIAL_FRIEND_REQUEST,   /* POST /friends/request        {user_id} */
+  IMP_SOCIAL_FRIEND_RESPOND,   /* POST /friends/respond        {user_id, accept} */
+  IMP_SOCIAL_FRIEND_REMOVE,    /* POST /friends/remove         {user_id} */
+  IMP_SOCIAL_FRIENDS,          /* GET  /friends */
+  IMP_SOCIAL_BLOCK,            /* POST /blacklist/add          {user_id} */
+  IMP_SOCIAL_UNBLOCK,          /* POST /blacklist/remove       {user_id} */
+  IMP_SOCIAL_BLACKLIST,        /* GET  /blacklist */
+  IMP_SOCIAL_GROUP_CREATE,     /* POST /groups                 {name, members} */
+  IMP_SOCIAL_GROUP_INFO,       /* GET  /groups/info            group_id */
+  IMP_SOCIAL_GROUP_MEMBERS,    /* GET  /groups/members         group_id, after, limit */
+  IMP_SOCIAL_GROUP_ADD,        /* POST /groups/members/add     {group_id, user_ids} */
+  IMP_SOCIAL_GROUP_REMOVE,     /* POST /groups/members/remove  {group_id, user_id} */
+  IMP_SOCIAL_GROUP_LEAVE,      /* POST /groups/leave           {group_id} */
+  IMP_SOCIAL_GROUP_ROLE,       /* POST /groups/role            {group_id, user_id, role} */
+  IMP_SOCIAL_GROUP_TRANSFER,   /* POST /groups/transfer        {group_id, user_id} */
+  IMP_SOCIAL_GROUP_MUTE,       /* POST /groups/mute            {group_id, user_id, until_ms} */
+  IMP_SOCIAL_GROUP_DISSOLVE,   /* POST /groups/dissolve        {group_id} */
+  IMP_SOCIAL_GROUPS,           /* GET  /groups */
+} ImpSocialCall;
+
+const char *imp_social_call_path (ImpSocialCall call);
+void        imp_client_social_async  (ImpClient *self, ImpSocialCall call, JsonObject *args,
+                                      GCancellable *cancellable, GAsyncReadyCallback callback,
+                                      gpointer user_data);
+JsonObject *imp_client_social_finish (ImpClient *self, GAsyncResult *result, GError **error);
 
 /* Pulls the stream until caught up; returns the watermark. */
 void     imp_client_sync_async      (ImpClient *self, GCancellable *cancellable,

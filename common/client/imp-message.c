@@ -47,6 +47,7 @@ imp_message_state_name (ImpMessageState state)
     case IMP_MESSAGE_SENT: return "sent";
     case IMP_MESSAGE_DELIVERED: return "delivered";
     case IMP_MESSAGE_FAILED: return "failed";
+    case IMP_MESSAGE_READ: return "read";
     default: return "unknown";
     }
 }
@@ -70,6 +71,7 @@ imp_message_new_from_wire (const Implus__Message *m, GError **error)
   self->content = g_strdup (m->content ? m->content : "");
   self->content_type = m->content_type;
   self->send_time_ms = m->send_time_ms;
+  self->group_id = m->group_id;
   if (m->client_msg_id != NULL && m->client_msg_id[0] != '\0')
     self->client_msg_id = g_strdup (m->client_msg_id);
   return g_steal_pointer (&self);
@@ -123,7 +125,8 @@ imp_message_new_from_json (JsonObject *obj, GError **error)
       || !json_str (obj, "content", TRUE, &content)
       || !json_int (obj, "content_type", FALSE, &ctype)
       || !json_int (obj, "send_time_ms", FALSE, &self->send_time_ms)
-      || !json_str (obj, "client_msg_id", FALSE, &cmid))
+      || !json_str (obj, "client_msg_id", FALSE, &cmid)
+      || !json_int (obj, "group_id", FALSE, &self->group_id))
     {
       g_set_error (error, IMP_ERROR, IMP_ERROR_BAD_REQUEST, "malformed message object");
       return NULL;

@@ -1,4 +1,5 @@
-/* imp-message.h: one message of the user's stream as the client engine sees it. */
+/* imp-message.h: one message of the user's stream, or of a group conversation's stream, as the
+ * client engine sees it. */
 #pragma once
 
 #include <glib-object.h>
@@ -11,8 +12,9 @@ G_BEGIN_DECLS
 typedef enum {
   IMP_MESSAGE_SENDING = 0,
   IMP_MESSAGE_SENT = 1,
-  IMP_MESSAGE_DELIVERED = 2, /* reserved: set when the server reports delivery */
-  IMP_MESSAGE_FAILED = 3,
+  IMP_MESSAGE_DELIVERED = 2, /* a recipient device stored it (Delivered frame) */
+  IMP_MESSAGE_FAILED = 3,    /* outbox rows only: stored messages never fail */
+  IMP_MESSAGE_READ = 4,      /* the peer read it (ReadUpdate from the peer) */
 } ImpMessageState;
 
 typedef struct {
@@ -26,6 +28,7 @@ typedef struct {
   gint64           send_time_ms;
   ImpMessageState  state;
   char            *client_msg_id;  /* only in the user's own copies, else NULL */
+  gint64           group_id;       /* group messages: seq is the conversation seq, else 0 */
 } ImpMessage;
 
 #define IMP_TYPE_MESSAGE (imp_message_get_type ())

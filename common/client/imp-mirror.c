@@ -2,19 +2,17 @@
 #define G_LOG_DOMAIN "implus-mirror"
 
 #include <sqlite3.h>
-#include "imp-mirror.h"
+#include "imp-mirror-private.h"
 #include "imp-error.h"
 
-struct _ImpMirror
-{
-  GObject     parent_instance;
+/* Short local names for the helpers shared with imp-mirror-group.c. */
+#define stmt imp_mirror_stmt
+#define exec imp_mirror_exec
+#define set_db_error imp_mirror_set_db_error
+#define col_strdup imp_mirror_col_strdup
+#define step_string imp_mirror_step_string
+#define step_int64 imp_mirror_step_int64
 
-  /* Owned */
-  sqlite3    *db;
-  char       *path;
-  GHashTable *stmts;      /* const char *sql (static) -> sqlite3_stmt * */
-  gint64      watermark;  /* cached copy of kv 'watermark' */
-};
 
 G_DEFINE_FINAL_TYPE (ImpMirror, imp_mirror, G_TYPE_OBJECT)
 
@@ -43,13 +41,38 @@ static const char *schema =
   "  state INTEGER NOT NULL DEFAULT 0,"
   "  msg_id INTEGER NOT NULL DEFAULT 0,"
   "  seq INTEGER NOT NULL DEFAULT 0,"
-  "  error_code INTEGER NOT NULL DEFAULT 0);"
+  "  error_code INTEGER NOT NULL DEFAULT 0,"
+  "  group_id INTEGER NOT NULL DEFAULT 0);"
   "CREATE INDEX IF NOT EXISTS outbox_state ON outbox (state, id);"
   "CREATE TABLE IF NOT EXISTS users ("
   "  user_id INTEGER PRIMARY KEY,"
   "  username TEXT NOT NULL UNIQUE,"
   "  nickname TEXT);"
-  "CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);";
+  "CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+  /* Group conversations (read diffusion): one stream per conversation, keyed by its seq. */
+  "CREATE TABLE IF NOT EXISTS group_messages ("
+  "  conversation_id TEXT NOT NULL,"
+  "  seq INTEGER NOT NULL,"
+  "  msg_id INTEGER NOT NULL,"
+  "  group_id INTEGER NOT NULL,"
+  "  sender_id INTEGER NOT NULL,"
+  "  content TEXT NOT NULL,"
+  "  content_type INTEGER NOT NULL,"
+  "  send_time_ms INTEGER NOT NULL,"
+  "  state INTEGER NOT NULL,"
+  "  client_msg_id TEXT,"
+  "  PRIMARY KEY (conversation_id, seq));"
+  "CREATE TABLE IF NOT EXISTS group_streams ("
+  "  conversation_id TEXT PRIMARY KEY,"
+  "  group_id INTEGER NOT NULL,"
+  "  watermark INTEGER NOT NULL DEFAULT 0,"
+  "  name TEXT);"
+  /* Read positions; ImpMirrorIndex declares the same table. */
+  "CREATE TABLE IF NOT EXISTS conv_read ("
+  "  conversation_id TEXT PRIMARY KEY, read_seq INTEGER NOT NULL);";
+
+/* Mirrors created before group support lack outbox.group_id. */
+static const char *migration_1 = "ALTER TABLE outbox ADD COLUMN group_id INTEGER NOT NULL DEFAULT 0";
 
 void
 imp_outbox_item_free (ImpOutboxItem *item)
@@ -92,8 +115,8 @@ imp_mirror_init (ImpMirror *self)
 }
 
 /* A cached, reset statement for a static SQL string; NULL (logged) on a prepare error. */
-static sqlite3_stmt *
-stmt (ImpMirror *self, const char *sql)
+sqlite3_stmt *
+imp_mirror_stmt (ImpMirror *self, const char *sql)
 {
   sqlite3_stmt *st = g_hash_table_lookup (self->stmts, sql);
 
@@ -111,15 +134,15 @@ stmt (ImpMirror *self, const char *sql)
   return st;
 }
 
-static gboolean
-set_db_error (ImpMirror *self, GError **error)
+gboolean
+imp_mirror_set_db_error (ImpMirror *self, GError **error)
 {
   g_set_error (error, IMP_ERROR, IMP_ERROR_INTERNAL, "mirror: %s", sqlite3_errmsg (self->db));
   return FALSE;
 }
 
-static gboolean
-exec (ImpMirror *self, const char *sql, GError **error)
+gboolean
+imp_mirror_exec (ImpMirror *self, const char *sql, GError **error)
 {
   char *msg = NULL;
 
@@ -132,16 +155,16 @@ exec (ImpMirror *self, const char *sql, GError **error)
   return TRUE;
 }
 
-static char *
-col_strdup (sqlite3_stmt *st, int col)
+char *
+imp_mirror_col_strdup (sqlite3_stmt *st, int col)
 {
   const unsigned char *s = sqlite3_column_text (st, col);
   return s ? g_strdup ((const char *) s) : NULL;
 }
 
 /* One-value reads; the reset ends the statement's read transaction at once. */
-static char *
-step_string (sqlite3_stmt *st)
+char *
+imp_mirror_step_string (sqlite3_stmt *st)
 {
   char *v = sqlite3_step (st) == SQLITE_ROW ? col_strdup (st, 0) : NULL;
 
@@ -149,8 +172,8 @@ step_string (sqlite3_stmt *st)
   return v;
 }
 
-static gint64
-step_int64 (sqlite3_stmt *st)
+gint64
+imp_mirror_step_int64 (sqlite3_stmt *st)
 {
   gint64 v = sqlite3_step (st) == SQLITE_ROW ? sqlite3_column_int64 (st, 0) : 0;
 
@@ -174,6 +197,15 @@ imp_mirror_open (const char *path, GError **error)
   sqlite3_busy_timeout (self->db, 5000);
   if (!exec (self, schema, error))
     return NULL;
+  if (step_int64 (stmt (self, "PRAGMA user_version")) < 1)
+    {
+      g_autoptr(GError) ignored = NULL;
+
+      /* A fresh schema has the column already: "duplicate column" is fine. */
+      exec (self, migration_1, &ignored);
+      if (!exec (self, "PRAGMA user_version = 1", error))
+        return NULL;
+    }
   wm = imp_mirror_kv_get (self, "watermark");
   self->watermark = wm ? g_ascii_strtoll (wm, NULL, 10) : 0;
   return g_steal_pointer (&self);
@@ -430,8 +462,15 @@ gboolean
 imp_mirror_outbox_add (ImpMirror *self, const char *client_msg_id, gint64 to_user_id,
                        const char *content, gint64 created_ms, GError **error)
 {
-  sqlite3_stmt *st = stmt (self, "INSERT INTO outbox (client_msg_id, to_user_id, content, created_ms) "
-                                 "VALUES (?, ?, ?, ?)");
+  return imp_mirror_outbox_add_full (self, client_msg_id, to_user_id, 0, content, created_ms, error);
+}
+
+gboolean
+imp_mirror_outbox_add_full (ImpMirror *self, const char *client_msg_id, gint64 to_user_id,
+                            gint64 group_id, const char *content, gint64 created_ms, GError **error)
+{
+  sqlite3_stmt *st = stmt (self, "INSERT INTO outbox (client_msg_id, to_user_id, content, created_ms, group_id) "
+                                 "VALUES (?, ?, ?, ?, ?)");
 
   if (st == NULL)
     return set_db_error (self, error);
@@ -439,11 +478,12 @@ imp_mirror_outbox_add (ImpMirror *self, const char *client_msg_id, gint64 to_use
   sqlite3_bind_int64 (st, 2, to_user_id);
   sqlite3_bind_text (st, 3, content, -1, SQLITE_STATIC);
   sqlite3_bind_int64 (st, 4, created_ms);
+  sqlite3_bind_int64 (st, 5, group_id);
   return sqlite3_step (st) == SQLITE_DONE || set_db_error (self, error);
 }
 
 #define OUTBOX_COLS "id, client_msg_id, to_user_id, content, created_ms, attempts, state, " \
-                    "msg_id, seq, error_code"
+                    "msg_id, seq, error_code, group_id"
 
 static ImpOutboxItem *
 outbox_from_row (sqlite3_stmt *st)
@@ -460,6 +500,7 @@ outbox_from_row (sqlite3_stmt *st)
   item->msg_id = sqlite3_column_int64 (st, 7);
   item->seq = sqlite3_column_int64 (st, 8);
   item->error_code = sqlite3_column_int (st, 9);
+  item->group_id = sqlite3_column_int64 (st, 10);
   return item;
 }
 

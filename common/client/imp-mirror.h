@@ -23,6 +23,7 @@ typedef struct {
   gint64           msg_id;
   gint64           seq;
   int              error_code;
+  gint64           group_id;      /* a group message (to_user_id 0), else 0 */
 } ImpOutboxItem;
 
 void imp_outbox_item_free (ImpOutboxItem *item);
@@ -61,6 +62,10 @@ char       *imp_mirror_user_name (ImpMirror *self, gint64 user_id);
 /* Outbox. */
 gboolean       imp_mirror_outbox_add (ImpMirror *self, const char *client_msg_id, gint64 to_user_id,
                                       const char *content, gint64 created_ms, GError **error);
+/* Same, for a one-to-one (group_id 0) or a group message (to_user_id 0). */
+gboolean       imp_mirror_outbox_add_full (ImpMirror *self, const char *client_msg_id, gint64 to_user_id,
+                                           gint64 group_id, const char *content, gint64 created_ms,
+                                           GError **error);
 ImpOutboxItem *imp_mirror_outbox_get (ImpMirror *self, const char *client_msg_id);
 /* Unsent rows (state sending) with id > after_id, in creation order, at most limit. */
 GPtrArray     *imp_mirror_outbox_pending (ImpMirror *self, gint64 after_id, guint limit);
@@ -70,5 +75,40 @@ gboolean       imp_mirror_outbox_bump_attempts (ImpMirror *self, const char *cli
 gboolean       imp_mirror_outbox_mark_sent (ImpMirror *self, const char *client_msg_id,
                                             gint64 msg_id, gint64 seq);
 gboolean       imp_mirror_outbox_mark_failed (ImpMirror *self, const char *client_msg_id, int code);
+
+/* ---- group conversations (imp-mirror-group.c) ----
+ * One stream per group conversation ("group_<id>"), keyed by the conversation seq, with its own
+ * contiguous watermark: the same rules as the user stream. */
+
+/* Registers a group conversation (idempotent); name NULL keeps the known one. */
+gboolean    imp_mirror_group_ensure (ImpMirror *self, const char *conversation_id, gint64 group_id,
+                                     const char *name);
+gint64      imp_mirror_group_watermark (ImpMirror *self, const char *conversation_id);
+char       *imp_mirror_group_name (ImpMirror *self, const char *conversation_id);
+/* Known group conversation ids, in no particular order (strings). */
+GPtrArray  *imp_mirror_group_list (ImpMirror *self);
+/* Upserts msg (its conversation_id names the stream) like imp_mirror_store. */
+gboolean    imp_mirror_group_store (ImpMirror         *self,
+                                    const ImpMessage  *msg,
+                                    gboolean          *out_duplicate,
+                                    GPtrArray        **out_applied,
+                                    GError           **error);
+/* The server said nothing visible to us lies at or below seq (before we joined): the watermark
+ * moves up to seq, then over any contiguous stored successors (*out_applied as above). */
+gboolean    imp_mirror_group_skip_to (ImpMirror *self, const char *conversation_id, gint64 seq,
+                                      GPtrArray **out_applied, GError **error);
+gint64      imp_mirror_group_count_buffered (ImpMirror *self, const char *conversation_id);
+ImpMessage *imp_mirror_group_get_message (ImpMirror *self, const char *conversation_id, gint64 seq);
+/* Applied messages of one group conversation, oldest first; limit 0 = all, else the newest. */
+GPtrArray  *imp_mirror_group_list_messages (ImpMirror *self, const char *conversation_id, guint limit);
+
+/* ---- read positions and own-message states ---- */
+/* Read positions only move forward; TRUE if this one moved. */
+gboolean    imp_mirror_set_read (ImpMirror *self, const char *conversation_id, gint64 seq);
+gint64      imp_mirror_get_read (ImpMirror *self, const char *conversation_id);
+/* Own messages (sender_id) of a conversation with seq <= up_to_seq move forward to state
+ * (delivered or read); returns how many changed. */
+guint       imp_mirror_mark_own (ImpMirror *self, const char *conversation_id, gint64 sender_id,
+                                 gint64 up_to_seq, ImpMessageState state);
 
 G_END_DECLS

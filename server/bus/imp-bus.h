@@ -14,6 +14,7 @@ G_BEGIN_DECLS
 #define IMP_TOPIC_CONVERSATION_MESSAGES "conversation-messages"
 #define IMP_TOPIC_MESSAGE_ACKS          "message-acks"
 #define IMP_TOPIC_PUSH_PREFIX           "push."   /* + gateway id */
+#define IMP_TOPIC_READ_MARKS            "read-marks" /* ReadMarkRecord, key = user id */
 
 typedef struct _ImpBus ImpBus;
 typedef struct _ImpBusSubscription ImpBusSubscription;
@@ -45,11 +46,14 @@ struct _ImpBus {
 ImpBus *imp_bus_local_new (void);
 #ifdef IMPLUS_HAVE_KAFKA
 /* brokers: bootstrap.servers ("host:port,..."); client_id names this process to the brokers;
- * partitions: the partition count of the topics this bus creates (existing topics keep theirs).
+ * topic_prefix (NULL or "" for none; letters, digits, '.', '_', '-') is prepended to every Kafka
+ * topic and consumer group the bus uses, so deployments can share a cluster: callers keep using
+ * the plain names, and records come back with them; partitions: the partition count of the
+ * topics this bus creates (existing topics keep theirs).
  * Creates the conversation and ack topics before returning: fails (IMP_ERROR_UNAVAILABLE) when
  * the brokers do not answer. Extras (counters) are in bus/kafka/imp-bus-kafka.h. */
-ImpBus *imp_bus_kafka_new (const char *brokers, const char *client_id, guint partitions,
-                           GError **error);
+ImpBus *imp_bus_kafka_new (const char *brokers, const char *client_id, const char *topic_prefix,
+                           guint partitions, GError **error);
 #endif
 
 void     imp_bus_free (ImpBus *self);

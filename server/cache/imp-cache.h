@@ -12,6 +12,18 @@ G_BEGIN_DECLS
 
 typedef struct _ImpCache ImpCache;
 
+/* One live gateway of the registry (docs/cache.md "Gateway registry"). */
+typedef struct {
+  char  *gateway_id;
+  char  *tcp_address;    /* "host:port" clients dial */
+  char  *ws_url;         /* "ws://host:port/path" */
+  guint  n_connections;
+  gint64 expires_ms;     /* unix ms (the cache's clock) when the entry lapses without a refresh */
+} ImpGatewayInfo;
+
+void imp_gateway_info_free (ImpGatewayInfo *info);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (ImpGatewayInfo, imp_gateway_info_free)
+
 typedef struct {
   const char *name;
   void      (*free) (ImpCache *self);
@@ -22,6 +34,9 @@ typedef struct {
   gboolean  (*presence_last_seen) (ImpCache *self, gint64 user_id, gint64 *out_ms);
   void      (*token_revoke) (ImpCache *self, const char *token_id, gint64 expires_s);
   int       (*token_is_revoked) (ImpCache *self, const char *token_id); /* 1, 0, -1 = unknown */
+  void      (*gateway_announce) (ImpCache *self, const char *gateway_id, const char *tcp_address,
+                                 const char *ws_url, guint n_connections, gint64 ttl_ms);
+  GPtrArray *(*gateways_live) (ImpCache *self);
 } ImpCacheVTable;
 
 struct _ImpCache {
@@ -50,6 +65,16 @@ void      imp_cache_token_revoke (ImpCache *self, const char *token_id, gint64 e
 /* 1 revoked, 0 known not revoked... or simply not in the cache: callers that need certainty
  * after a cache loss also ask the store (ImpAuth does). -1: the cache is unreachable. */
 int       imp_cache_token_is_revoked (ImpCache *self, const char *token_id);
+
+/* Gateway registry: every gateway announces itself at start and every few seconds (ttl about
+ * three announce periods); ttl_ms 0 withdraws it (clean shutdown). Ids and addresses are at most
+ * 256 bytes of printable text (longer ones are ignored). */
+void       imp_cache_gateway_announce (ImpCache *self, const char *gateway_id,
+                                       const char *tcp_address, const char *ws_url,
+                                       guint n_connections, gint64 ttl_ms);
+/* The gateways whose announcement has not lapsed (ImpGatewayInfo), by gateway id; never NULL.
+ * Empty when the cache cannot answer (Redis down): callers skip pushes, clients pull. */
+GPtrArray *imp_cache_gateways_live (ImpCache *self);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ImpCache, imp_cache_free)
 

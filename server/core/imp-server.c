@@ -73,8 +73,10 @@ open_bus (const ImpServerConfig *c, GError **error)
 #ifdef IMPLUS_HAVE_KAFKA
   if (g_strcmp0 (c->bus_backend, "kafka") == 0)
     {
-      g_autofree char *client_id = g_strdup_printf ("implus-%s-%s", c->role, c->gateway_id);
-      return imp_bus_kafka_new (c->kafka_brokers, client_id, (guint) c->kafka_partitions, error);
+      /* Unique per process: role, gateway id and worker id tell the processes apart. */
+      g_autofree char *client_id = g_strdup_printf ("implus-%s-%s-w%" G_GINT64_FORMAT, c->role,
+                                                    c->gateway_id, c->worker_id);
+      return imp_bus_kafka_new (c->kafka_brokers, client_id, c->kafka_topic_prefix, (guint) c->kafka_partitions, error);
     }
 #endif
   not_built ("bus", c->bus_backend, error);
@@ -157,6 +159,7 @@ start_roles (ImpServer *self, GError **error)
                        error))
         return FALSE;
       self->message_http = imp_message_http_new (self->message_server, c, self->store, self->auth);
+      imp_message_http_set_bus (self->message_http, self->bus, self->cache);
     }
 
   if (role_runs (c, "user"))
@@ -172,6 +175,7 @@ start_roles (ImpServer *self, GError **error)
       self->gateway = imp_gateway_new (c, self->auth, self->bus, self->cache, error);
       if (self->gateway == NULL)
         return FALSE;
+      imp_gateway_set_store (self->gateway, self->store);
       if (self->user_http != NULL)
         {
           g_autofree char *host = dial_host (c->bind);

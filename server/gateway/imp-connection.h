@@ -38,6 +38,7 @@ typedef struct {
   ImpRetransmitEntry entry;      /* first: the wheel hands us this pointer */
   GList              conn_link;  /* in conn->unacked, data = this */
   ImpConnection     *conn;       /* Borrowed: the connection frees its pending pushes */
+  gint64             group_id;   /* 0: the user's stream (Ack); else that group's (GroupAck) */
   gint64             seq;
   GBytes            *frame;      /* Owned (shared by every connection the push went to) */
   guint              interval_ms;
@@ -68,6 +69,11 @@ struct _ImpConnection {
   GQueue     unacked;       /* ImpPendingPush in send order */
   gint64     ack_seq;       /* highest Ack received */
   gint64     ack_sent_us;   /* when an AckRecord was last published */
+  gint64     group_ack_sent_us; /* when a group AckRecord was last published */
+  gint64     typing_peer;   /* Typing rate limit: the last peer told, when, and how many */
+  gint64     typing_us;     /*   frames in the current one-second window */
+  gint64     typing_window_us;
+  guint      typing_count;
 };
 
 /* Initialises the generic part; the transport struct embeds ImpConnection first. */

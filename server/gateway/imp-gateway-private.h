@@ -19,6 +19,7 @@ struct _ImpGateway {
   ImpAuth               *auth;
   ImpBus                *bus;
   ImpCache              *cache;
+  ImpStore              *store;        /* NULL: no group index (imp_gateway_set_store) */
   /* Owned */
   GMainContext          *context;
   GHashTable            *conns;        /* &conn->id -> ImpConnection (one ref) */
@@ -35,7 +36,16 @@ struct _ImpGateway {
   ImpGatewayWs          *ws;
   guint64                next_conn_id;
   gboolean               shut_down;
-  /* Auth tasks still running on worker threads (they use auth): free waits for them. */
+  /* Group index (imp-gateway-group.c): only users with a connection here */
+  GHashTable            *group_users;  /* &group_id -> GHashTable set of &user_id */
+  GHashTable            *user_groups;  /* &user_id -> GArray of gint64 group ids */
+  GSource               *announce;     /* gateway registry refresh */
+  char                  *tcp_address;
+  char                  *ws_url;
+  guint64                typing_dropped;
+  guint                  typing_in_flight; /* under auth_lock */
+  /* Auth and typing tasks still running on worker threads (they use auth, store, cache, bus):
+   * free waits for them. */
   GMutex                 auth_lock;
   GCond                  auth_cond;
   guint                  auth_in_flight;
@@ -66,6 +76,36 @@ void     imp_gateway_push_free (ImpGateway *self);
 void     imp_gateway_handle_ack (ImpGateway *self, ImpConnection *conn, gint64 up_to_seq);
 /* Forgets a connection's pending pushes and publishes a held-back AckRecord. */
 void     imp_gateway_push_detach (ImpGateway *self, ImpConnection *conn);
+
+/* GroupAck: stops retransmitting that group's pushes up to up_to_seq to conn. */
+void     imp_gateway_handle_group_ack_seq (ImpGateway *self, ImpConnection *conn, gint64 group_id,
+                                           const char *conversation_id, gint64 up_to_seq);
+/* Queues payload for conn and keeps it for retransmission until acknowledged (group_id 0: by
+ * Ack in the user's stream; else by GroupAck of that group). FALSE if conn was closed. */
+gboolean imp_gateway_push_send (ImpGateway *self, ImpConnection *conn, GBytes *payload,
+                                gint64 group_id, gint64 seq);
+
+/* imp-gateway-group.c */
+void     imp_gateway_group_init (ImpGateway *self);
+void     imp_gateway_group_free (ImpGateway *self);
+/* Replaces the user's groups in the index (at auth: the store's current list). */
+void     imp_gateway_group_set_user (ImpGateway *self, gint64 user_id, const GArray *groups);
+/* The user's last connection here is gone. */
+void     imp_gateway_group_forget_user (ImpGateway *self, gint64 user_id);
+/* Blocking: the user's current groups from the store (auth thread). NULL with error. */
+GArray  *imp_gateway_group_load (ImpStore *store, gint64 user_id, GError **error);
+void     imp_gateway_deliver_group_push (ImpGateway *self, const Implus__Bus__GatewayGroupPush *gp);
+void     imp_gateway_deliver_membership (ImpGateway *self, const Implus__Bus__GatewayMembership *m);
+void     imp_gateway_deliver_ephemeral (ImpGateway *self, const Implus__Bus__GatewayEphemeral *e);
+void     imp_gateway_handle_group_ack (ImpGateway *self, ImpConnection *conn,
+                                       const Implus__Envelope *env);
+void     imp_gateway_handle_read_mark (ImpGateway *self, ImpConnection *conn,
+                                       const Implus__Envelope *env);
+void     imp_gateway_handle_typing (ImpGateway *self, ImpConnection *conn,
+                                    const Implus__Envelope *env);
+/* Gateway registry: announce now and every few seconds; withdraw at shutdown. */
+void     imp_gateway_announce_start (ImpGateway *self);
+void     imp_gateway_announce_stop (ImpGateway *self);
 
 /* imp-gateway-tcp.c */
 GSocketAddress *imp_gateway_bind_address (const char *bind, guint port, GError **error);

@@ -44,7 +44,8 @@ on_retransmit (ImpRetransmitEntry *entry, gpointer user_data)
 /* ---- ACKs ---- */
 
 static void
-publish_ack (ImpGateway *self, ImpConnection *conn)
+publish_ack_record (ImpGateway *self, ImpConnection *conn, const char *conversation_id,
+                    gint64 up_to_seq)
 {
   Implus__Bus__AckRecord rec = IMPLUS__BUS__ACK_RECORD__INIT;
   g_autoptr(GError) error = NULL;
@@ -55,17 +56,52 @@ publish_ack (ImpGateway *self, ImpConnection *conn)
 
   rec.user_id = conn->user_id;
   rec.device_id = conn->device_id;
-  rec.up_to_seq = conn->ack_seq;
+  rec.up_to_seq = up_to_seq;
+  rec.conversation_id = (char *) (conversation_id != NULL ? conversation_id : "");
   size = implus__bus__ack_record__get_packed_size (&rec);
   buf = g_malloc (size > 0 ? size : 1);
   implus__bus__ack_record__pack (&rec, buf);
   value = g_bytes_new_take (buf, size);
   g_snprintf (key, sizeof key, "%" G_GINT64_FORMAT, conn->user_id);
 
-  conn->ack_sent_us = imp_mono_us ();
   /* Delivery state only: a lost record is healed by the next ACK. */
   if (!imp_bus_publish (self->bus, IMP_TOPIC_MESSAGE_ACKS, key, value, &error))
     g_warning ("gateway: ack publish failed: %s", error->message);
+}
+
+static void
+publish_ack (ImpGateway *self, ImpConnection *conn)
+{
+  conn->ack_sent_us = imp_mono_us ();
+  publish_ack_record (self, conn, NULL, conn->ack_seq);
+}
+
+void
+imp_gateway_handle_group_ack_seq (ImpGateway *self, ImpConnection *conn, gint64 group_id,
+                                  const char *conversation_id, gint64 up_to_seq)
+{
+  GList *l = conn->unacked.head;
+  gboolean freed = FALSE;
+  gint64 now;
+
+  while (l != NULL)
+    {
+      ImpPendingPush *p = l->data;
+
+      l = l->next;
+      if (p->group_id == group_id && p->seq <= up_to_seq)
+        {
+          pending_free (self, p);
+          freed = TRUE;
+        }
+    }
+  /* Informational for the message role (it keeps no per-member group delivery): at most one
+   * record per connection per ACK_COALESCE_MS, and only for an ACK that settled something. */
+  now = imp_mono_us ();
+  if (!freed || now - conn->group_ack_sent_us < ACK_COALESCE_MS * 1000)
+    return;
+  conn->group_ack_sent_us = now;
+  publish_ack_record (self, conn, conversation_id, up_to_seq);
 }
 
 static gboolean
@@ -96,7 +132,7 @@ imp_gateway_handle_ack (ImpGateway *self, ImpConnection *conn, gint64 up_to_seq)
       ImpPendingPush *p = l->data;
 
       l = l->next;
-      if (p->seq <= up_to_seq)
+      if (p->group_id == 0 && p->seq <= up_to_seq)
         pending_free (self, p);
     }
 
@@ -151,6 +187,36 @@ user_conns_snapshot (ImpGateway *self, gint64 user_id)
   return arr;
 }
 
+gboolean
+imp_gateway_push_send (ImpGateway *self, ImpConnection *conn, GBytes *payload, gint64 group_id,
+                       gint64 seq)
+{
+  ImpPendingPush *p;
+
+  if (self->config->max_unacked > 0 && conn->unacked.length >= (guint64) self->config->max_unacked)
+    {
+      g_message ("gateway: %s (conn %" G_GUINT64_FORMAT ") has %u unacknowledged pushes, closing",
+                 conn->peer, conn->id, conn->unacked.length);
+      imp_gateway_close (conn, FALSE);
+      return FALSE;
+    }
+  if (!imp_gateway_send_bytes (conn, payload))
+    return FALSE;
+  if (self->config->retransmit_max <= 0 || self->config->retransmit_ms <= 0)
+    return TRUE;
+
+  p = g_new0 (ImpPendingPush, 1);
+  p->conn = conn;
+  p->conn_link.data = p;
+  p->group_id = group_id;
+  p->seq = seq;
+  p->frame = g_bytes_ref (payload);
+  p->interval_ms = (guint) MIN (self->config->retransmit_ms, RETRANSMIT_CAP_MS);
+  g_queue_push_tail_link (&conn->unacked, &p->conn_link);
+  imp_retransmit_add (self->wheel, &p->entry, p->interval_ms);
+  return TRUE;
+}
+
 static void
 deliver_push (ImpGateway *self, const Implus__Bus__GatewayPush *gp)
 {
@@ -174,30 +240,10 @@ deliver_push (ImpGateway *self, const Implus__Bus__GatewayPush *gp)
   for (guint i = 0; i < conns->len; i++)
     {
       ImpConnection *conn = g_ptr_array_index (conns, i);
-      ImpPendingPush *p;
 
       if (conn->id == gp->exclude_conn_id || conn->state != IMP_CONN_AUTHED)
         continue;
-      if (self->config->max_unacked > 0 && conn->unacked.length >= (guint64) self->config->max_unacked)
-        {
-          g_message ("gateway: %s (conn %" G_GUINT64_FORMAT ") has %u unacknowledged pushes, closing",
-                     conn->peer, conn->id, conn->unacked.length);
-          imp_gateway_close (conn, FALSE);
-          continue;
-        }
-      if (!imp_gateway_send_bytes (conn, payload))
-        continue;
-      if (self->config->retransmit_max <= 0 || self->config->retransmit_ms <= 0)
-        continue;
-
-      p = g_new0 (ImpPendingPush, 1);
-      p->conn = conn;
-      p->conn_link.data = p;
-      p->seq = gp->message->seq;
-      p->frame = g_bytes_ref (payload);
-      p->interval_ms = (guint) MIN (self->config->retransmit_ms, RETRANSMIT_CAP_MS);
-      g_queue_push_tail_link (&conn->unacked, &p->conn_link);
-      imp_retransmit_add (self->wheel, &p->entry, p->interval_ms);
+      imp_gateway_push_send (self, conn, payload, 0, gp->message->seq);
     }
 }
 
@@ -273,6 +319,15 @@ on_records (GPtrArray *records, gpointer user_data)
           break;
         case IMPLUS__BUS__GATEWAY_RECORD__BODY_KICK:
           deliver_kick (self, gr->kick);
+          break;
+        case IMPLUS__BUS__GATEWAY_RECORD__BODY_GROUP_PUSH:
+          imp_gateway_deliver_group_push (self, gr->group_push);
+          break;
+        case IMPLUS__BUS__GATEWAY_RECORD__BODY_MEMBERSHIP:
+          imp_gateway_deliver_membership (self, gr->membership);
+          break;
+        case IMPLUS__BUS__GATEWAY_RECORD__BODY_EPHEMERAL:
+          imp_gateway_deliver_ephemeral (self, gr->ephemeral);
           break;
         default:
           break;

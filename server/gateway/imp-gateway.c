@@ -129,7 +129,10 @@ detach (ImpConnection *conn)
         {
           g_queue_unlink (q, &conn->user_link);
           if (q->length == 0)
-            g_hash_table_remove (self->users, &conn->user_id);
+            {
+              g_hash_table_remove (self->users, &conn->user_id);
+              imp_gateway_group_forget_user (self, conn->user_id);
+            }
         }
       imp_cache_presence_remove (self->cache, conn->user_id, self->config->gateway_id, conn->id);
     }
@@ -224,6 +227,7 @@ typedef struct {
   char           *token;
   guint64         frame_id;
   ImpTokenClaims  claims;
+  GArray         *groups;  /* the user's current groups (with a store) */
 } AuthJob;
 
 static void
@@ -234,6 +238,7 @@ auth_job_free (gpointer data)
   if (job->token != NULL)
     memset (job->token, 0, strlen (job->token));
   g_free (job->token);
+  g_clear_pointer (&job->groups, g_array_unref);
   g_free (job);
 }
 
@@ -244,6 +249,14 @@ auth_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *can
   ImpGateway *gw = job->gw;
   GError *error = NULL;
   gboolean ok = imp_auth_check (gw->auth, job->token, &job->claims, &error);
+
+  /* The group index needs the user's groups; without them group pushes would silently miss
+   * this connection, so a store outage fails the auth (UNAVAILABLE: the client retries). */
+  if (ok && gw->store != NULL)
+    {
+      job->groups = imp_gateway_group_load (gw->store, job->claims.user_id, &error);
+      ok = job->groups != NULL;
+    }
 
   /* Past this point the gateway may be freed: do not touch it again. */
   g_mutex_lock (&gw->auth_lock);
@@ -288,7 +301,8 @@ kick (ImpConnection *conn, Implus__KickReason reason, const char *message)
 }
 
 static void
-bind_connection (ImpGateway *self, ImpConnection *conn, const ImpTokenClaims *claims)
+bind_connection (ImpGateway *self, ImpConnection *conn, const ImpTokenClaims *claims,
+                 const GArray *groups)
 {
   GQueue *q = imp_gateway_user_conns (self, claims->user_id);
 
@@ -319,6 +333,8 @@ bind_connection (ImpGateway *self, ImpConnection *conn, const ImpTokenClaims *cl
   conn->token_id = g_strdup (claims->token_id);
   conn->state = IMP_CONN_AUTHED;
   g_queue_push_tail_link (q, &conn->user_link);
+  if (self->store != NULL)
+    imp_gateway_group_set_user (self, conn->user_id, groups);
   imp_cache_presence_add (self->cache, conn->user_id, self->config->gateway_id, conn->id,
                           2 * self->config->idle_timeout_ms);
 }
@@ -347,7 +363,7 @@ auth_done (GObject *source, GAsyncResult *result, gpointer user_data)
   if (self == NULL || conn->state != IMP_CONN_AUTHING)
     return;
 
-  bind_connection (self, conn, &job->claims);
+  bind_connection (self, conn, &job->claims, job->groups);
   send_auth_ok (self, conn);
 
   /* Frames the client pipelined behind its Auth, in order. */
@@ -466,7 +482,9 @@ handle_chat (ImpGateway *self, ImpConnection *conn, const Implus__Envelope *env)
   implus__bus__chat__pack (&rec, buf);
   value = g_bytes_new_take (buf, size);
 
-  key = imp_convid_private (conn->user_id, chat->to_user_id);
+  /* Keyed by conversation: one conversation's sends are committed in order. */
+  key = chat->group_id != 0 ? imp_convid_group (chat->group_id)
+                            : imp_convid_private (conn->user_id, chat->to_user_id);
   if (!imp_bus_publish (self->bus, IMP_TOPIC_CONVERSATION_MESSAGES, key, value, &error))
     {
       g_warning ("gateway: bus publish failed: %s", error->message);
@@ -534,6 +552,15 @@ imp_gateway_handle_frame (ImpGateway *self, ImpConnection *conn, const guint8 *d
     case IMPLUS__ENVELOPE__BODY_ACK:
       imp_gateway_handle_ack (self, conn, env->ack->up_to_seq);
       break;
+    case IMPLUS__ENVELOPE__BODY_GROUP_ACK:
+      imp_gateway_handle_group_ack (self, conn, env);
+      break;
+    case IMPLUS__ENVELOPE__BODY_READ_MARK:
+      imp_gateway_handle_read_mark (self, conn, env);
+      break;
+    case IMPLUS__ENVELOPE__BODY_TYPING:
+      imp_gateway_handle_typing (self, conn, env);
+      break;
     default:
       /* AuthOk, Receipt, Push, Error, Kick: server-to-client only. */
       imp_gateway_reject (conn, IMP_ERROR_BAD_FRAME, "frame type not accepted from clients",
@@ -572,6 +599,7 @@ imp_gateway_new (const ImpServerConfig *config, ImpAuth *auth, ImpBus *bus, ImpC
   self->per_ip = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   g_mutex_init (&self->auth_lock);
   g_cond_init (&self->auth_cond);
+  imp_gateway_group_init (self);
 
   if (!imp_gateway_push_start (self, error))
     return NULL;
@@ -582,10 +610,17 @@ imp_gateway_new (const ImpServerConfig *config, ImpAuth *auth, ImpBus *bus, ImpC
   if (self->ws == NULL)
     return NULL;
 
+  imp_gateway_announce_start (self);
   g_message ("gateway %s: TCP on %s:%u, WebSocket on ws://%s:%u%s", config->gateway_id,
              config->bind, imp_gateway_tcp_get_port (self->tcp), config->bind,
              imp_gateway_ws_get_port (self->ws), config->ws_path);
   return g_steal_pointer (&self);
+}
+
+void
+imp_gateway_set_store (ImpGateway *self, ImpStore *store)
+{
+  self->store = store;
 }
 
 guint
@@ -616,6 +651,7 @@ imp_gateway_shutdown (ImpGateway *self)
   self->shut_down = TRUE;
 
   /* Stop taking work first, then say goodbye. */
+  imp_gateway_announce_stop (self);
   imp_gateway_push_stop (self);
   all = g_hash_table_get_values (self->conns);
   for (GList *l = all; l != NULL; l = l->next)
@@ -659,6 +695,7 @@ imp_gateway_free (ImpGateway *self)
   g_hash_table_unref (self->conns);
   g_hash_table_unref (self->users);
   g_hash_table_unref (self->per_ip);
+  imp_gateway_group_free (self);
   g_free (self->push_topic);
   g_mutex_clear (&self->auth_lock);
   g_cond_clear (&self->auth_cond);

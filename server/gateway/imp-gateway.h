@@ -9,6 +9,7 @@
 #include "core/imp-auth.h"
 #include "bus/imp-bus.h"
 #include "cache/imp-cache.h"
+#include "store/imp-store.h"
 
 G_BEGIN_DECLS
 
@@ -17,7 +18,12 @@ typedef struct _ImpGateway ImpGateway;
 /* Listens at once on config->bind, tcp_port and ws_port (0 = any). Borrowed arguments outlive it. */
 ImpGateway *imp_gateway_new (const ImpServerConfig *config, ImpAuth *auth, ImpBus *bus,
                              ImpCache *cache, GError **error);
+/* Group delivery needs the store (each user's groups are loaded at auth, on the auth thread).
+ * Call right after new(), before clients connect; without it no group push is delivered. */
+void        imp_gateway_set_store (ImpGateway *self, ImpStore *store);
 guint       imp_gateway_get_tcp_port (ImpGateway *self);
+/* Typing frames dropped by the rate limit (and for a full task queue) so far. */
+guint64     imp_gateway_get_typing_dropped (ImpGateway *self);
 guint       imp_gateway_get_ws_port (ImpGateway *self);
 guint       imp_gateway_get_n_connections (ImpGateway *self);
 /* Kicks every connection with KICK_REASON_SHUTDOWN, stops listening. */

@@ -28,7 +28,17 @@ imp_chat_check (const Implus__ChatUp *chat, gint64 auth_user_id, gsize max_conte
       g_set_error (error, IMP_ERROR, IMP_ERROR_BAD_REQUEST, "client_msg_id must be a UUID");
       return FALSE;
     }
-  if (chat->to_user_id <= 0)
+  /* Exactly one addressee: a user, or a group (membership is the store's to check). */
+  if (chat->group_id != 0)
+    {
+      if (chat->group_id < 0 || chat->to_user_id != 0)
+        {
+          g_set_error (error, IMP_ERROR, IMP_ERROR_BAD_REQUEST,
+                       "set either to_user_id or a positive group_id, not both");
+          return FALSE;
+        }
+    }
+  else if (chat->to_user_id <= 0)
     {
       g_set_error (error, IMP_ERROR, IMP_ERROR_BAD_REQUEST, "to_user_id must be a user id");
       return FALSE;

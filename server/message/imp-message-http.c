@@ -2,6 +2,7 @@
  * Handlers run on ImpHttpApi's worker threads, so the blocking store calls are fine here. The
  * caller is always the token's user: a user_id parameter can only repeat it (else 403). */
 #include "message/imp-message-http.h"
+#include "message/imp-message-notify.h"
 #include "core/imp-http.h"
 #include "imp-convid.h"
 #include "imp-error.h"
@@ -14,6 +15,8 @@ struct _ImpMessageHttp {
   /* Borrowed */
   const ImpServerConfig *config;
   ImpStore              *store;
+  ImpBus                *bus;     /* NULL: read marks are stored but not announced */
+  ImpCache              *cache;
   /* Owned */
   ImpHttpApi            *api;
 };
@@ -40,6 +43,11 @@ message_to_json (const ImpMessageRecord *msg)
   json_builder_add_int_value (b, msg->content_type);
   json_builder_set_member_name (b, "send_time_ms");
   json_builder_add_int_value (b, msg->send_time_ms);
+  if (msg->group_id != 0)
+    {
+      json_builder_set_member_name (b, "group_id");
+      json_builder_add_int_value (b, msg->group_id);
+    }
   /* Only the sender's own copies carry it (the store leaves it NULL elsewhere). */
   if (msg->client_msg_id != NULL && msg->client_msg_id[0] != '\0')
     {
@@ -104,27 +112,7 @@ query_limit (ImpHttpJob *job, ImpMessageHttp *self, guint *out, GError **error)
 static gboolean
 check_conversation (const char *conv_id, gint64 user_id, GError **error)
 {
-  ImpConvKind kind;
-  gint64 a, b;
-
-  if (conv_id == NULL)
-    {
-      g_set_error (error, IMP_ERROR, IMP_ERROR_BAD_REQUEST, "conversation_id is required");
-      return FALSE;
-    }
-  if (strlen (conv_id) > MAX_CONVERSATION_ID ||
-      !imp_convid_parse (conv_id, &kind, &a, &b, NULL))
-    {
-      g_set_error (error, IMP_ERROR, IMP_ERROR_BAD_REQUEST, "conversation_id is not valid");
-      return FALSE;
-    }
-  /* Group conversations check membership in the store; a private one names its two users. */
-  if (kind == IMP_CONV_PRIVATE && !imp_convid_private_has (conv_id, user_id))
-    {
-      g_set_error (error, IMP_ERROR, IMP_ERROR_FORBIDDEN, "not a conversation of yours");
-      return FALSE;
-    }
-  return TRUE;
+  return imp_message_check_conversation (conv_id, user_id, error);
 }
 
 static gboolean
@@ -198,6 +186,11 @@ conversation_to_json (const ImpConversationRecord *conv)
   json_object_set_string_member (obj, "conversation_id", conv->conversation_id);
   json_object_set_string_member (obj, "kind", kind_name (conv->kind));
   json_object_set_int_member (obj, "peer_id", conv->peer_id);
+  if (conv->kind == IMP_CONV_GROUP)
+    {
+      json_object_set_int_member (obj, "group_id", conv->group_id);
+      json_object_set_string_member (obj, "name", conv->name != NULL ? conv->name : "");
+    }
   if (conv->peer_username != NULL)
     json_object_set_string_member (obj, "peer_username", conv->peer_username);
   else
@@ -239,40 +232,76 @@ static gboolean
 handle_read (ImpHttpJob *job, GError **error)
 {
   ImpMessageHttp *self = job->route_data;
-  g_autoptr(GPtrArray) convs = NULL;
   const char *conv_id;
-  gint64 seq;
+  gint64 seq, read_seq = 0, unread = 0;
   JsonObject *reply;
 
   conv_id = imp_http_body_string (job, "conversation_id", MAX_CONVERSATION_ID, error);
   if (conv_id == NULL || !check_conversation (conv_id, job->claims.user_id, error) ||
       !imp_http_body_int (job, "seq", &seq, error))
     return FALSE;
-  if (seq < 0)
-    {
-      g_set_error (error, IMP_ERROR, IMP_ERROR_BAD_REQUEST, "seq must not be negative");
-      return FALSE;
-    }
-  if (!imp_store_conversation_mark_read (self->store, job->claims.user_id, conv_id, seq, error))
-    return FALSE;
-  /* Answer with the position as stored (it never moves back) and the unread count it leaves. */
-  convs = imp_store_conversations_list (self->store, job->claims.user_id, error);
-  if (convs == NULL)
+  /* The same path as a ReadMark frame: stored, then ReadUpdate to every device of the caller
+   * (none is "this connection" here) and, one-to-one, to the peer. */
+  if (!imp_message_mark_read (self->store, self->bus, self->cache, job->claims.user_id, conv_id,
+                              seq, NULL, 0, &read_seq, &unread, error))
     return FALSE;
   reply = json_object_new ();
   json_object_set_string_member (reply, "conversation_id", conv_id);
-  json_object_set_int_member (reply, "read_seq", seq);
-  json_object_set_int_member (reply, "unread", 0);
-  for (guint i = 0; i < convs->len; i++)
-    {
-      ImpConversationRecord *conv = g_ptr_array_index (convs, i);
+  json_object_set_int_member (reply, "read_seq", read_seq);
+  json_object_set_int_member (reply, "unread", unread);
+  job->reply = object_node (reply);
+  return TRUE;
+}
 
-      if (!g_str_equal (conv->conversation_id, conv_id))
-        continue;
-      json_object_set_int_member (reply, "read_seq", conv->read_seq);
-      json_object_set_int_member (reply, "unread", conv->unread);
-      break;
+/* GET /groups/sync: the caller's window of a group's stream (docs/http-api.md "Group streams"). */
+static gboolean
+handle_group_sync (ImpHttpJob *job, GError **error)
+{
+  ImpMessageHttp *self = job->route_data;
+  const char *conv_id = job->query != NULL ? g_hash_table_lookup (job->query, "conversation_id") : NULL;
+  g_autoptr(GPtrArray) msgs = NULL;
+  g_autoptr(ImpGroupMemberRecord) member = NULL;
+  gint64 after, group_id = 0, b, max_seq = 0;
+  ImpConvKind kind;
+  gboolean has_more;
+  guint limit;
+  JsonObject *reply;
+
+  if (!check_own_user (job, error) || !check_conversation (conv_id, job->claims.user_id, error))
+    return FALSE;
+  if (!imp_convid_parse (conv_id, &kind, &group_id, &b, NULL) || kind != IMP_CONV_GROUP)
+    {
+      g_set_error (error, IMP_ERROR, IMP_ERROR_BAD_REQUEST, "conversation_id must be group_<id>");
+      return FALSE;
     }
+  if (!imp_http_query_int (job, "after", 0, 0, G_MAXINT64, &after, error) ||
+      !query_limit (job, self, &limit, error))
+    return FALSE;
+  /* NOT_MEMBER for someone who never was one (403). */
+  member = imp_store_group_member_get (self->store, group_id, job->claims.user_id, error);
+  if (member == NULL)
+    return FALSE;
+  /* One row more than asked tells whether there is more without a count query. */
+  msgs = imp_store_group_pull (self->store, job->claims.user_id, group_id, after, limit + 1, error);
+  if (msgs == NULL)
+    return FALSE;
+  has_more = msgs->len > limit;
+  /* The highest seq the caller may see now: where they left, or the group's last. */
+  if (member->left_seq > 0)
+    max_seq = member->left_seq;
+  else
+    {
+      g_autoptr(ImpGroupRecord) group = imp_store_group_get (self->store, group_id, NULL);
+
+      max_seq = group != NULL ? group->last_seq : 0;
+    }
+  if (msgs->len > 0)
+    max_seq = MAX (max_seq, ((ImpMessageRecord *) g_ptr_array_index (msgs, msgs->len - 1))->seq);
+
+  reply = json_object_new ();
+  json_object_set_array_member (reply, "messages", messages_to_json (msgs, MIN (msgs->len, limit)));
+  json_object_set_boolean_member (reply, "has_more", has_more);
+  json_object_set_int_member (reply, "max_seq", max_seq);
   job->reply = object_node (reply);
   return TRUE;
 }
@@ -282,6 +311,7 @@ static const ImpHttpRoute routes[] = {
   { "GET",  "/messages/history",  TRUE, FALSE, handle_history },
   { "GET",  "/conversations",     TRUE, FALSE, handle_conversations },
   { "POST", "/conversations/read", TRUE, TRUE, handle_read },
+  { "GET",  "/groups/sync",       TRUE, FALSE, handle_group_sync },
 };
 
 ImpMessageHttp *
@@ -295,6 +325,13 @@ imp_message_http_new (SoupServer *server, const ImpServerConfig *config, ImpStor
   self->api = imp_http_api_new (server, routes, G_N_ELEMENTS (routes), auth,
                                 (gsize) MAX (config->max_http_body, 1), self);
   return self;
+}
+
+void
+imp_message_http_set_bus (ImpMessageHttp *self, ImpBus *bus, ImpCache *cache)
+{
+  self->bus = bus;
+  self->cache = cache;
 }
 
 void

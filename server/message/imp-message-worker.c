@@ -7,7 +7,9 @@
  * See docs/message-flow.md. */
 #include "message/imp-message-worker.h"
 #include "message/imp-chat-check.h"
+#include "message/imp-message-notify.h"
 #include "implus-bus.pb-c.h"
+#include "imp-convid.h"
 #include "imp-error.h"
 #include "imp-id.h"
 #include "imp-time.h"
@@ -17,6 +19,12 @@
 #define WORKER_GROUP      "message-workers"
 #define MAX_GATEWAY_ID    128
 #define MAX_DEVICE_ID     128
+/* Group messages with more content than this go out as a GroupNotice (members pull). */
+#define GROUP_INLINE_MAX  1024
+/* The live gateway list is read at most this often (one cache read, not one per message). */
+#define GATEWAYS_TTL_US   (1 * G_USEC_PER_SEC)
+/* Users whose delivered position is remembered (above it, the map starts over). */
+#define DELIVERED_MEMO_MAX 65536
 
 struct _ImpMessageWorker {
   /* Borrowed */
@@ -31,8 +39,12 @@ struct _ImpMessageWorker {
   GThread               *thread;
   ImpBusSubscription    *chat_sub;
   ImpBusSubscription    *ack_sub;
+  ImpBusSubscription    *read_sub;
   /* Worker thread only */
   guint64                bad_records;
+  GPtrArray             *gateways;       /* ImpGatewayInfo: the live registry, cached */
+  gint64                 gateways_us;    /* when it was read */
+  GHashTable            *delivered;      /* &user_id -> gint64: highest seq told to senders */
 };
 
 /* One Chat record of a batch and what became of it. */
@@ -58,20 +70,21 @@ static void
 publish_gateway_record (ImpMessageWorker *self, const char *gateway_id, gint64 key_user,
                         const Implus__Bus__GatewayRecord *record)
 {
-  g_autofree char *topic = imp_bus_push_topic (gateway_id);
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GBytes) bytes = NULL;
   char key[32];
-  gsize size = implus__bus__gateway_record__get_packed_size (record);
-  guint8 *buf = g_malloc (MAX (size, 1));
 
-  implus__bus__gateway_record__pack (record, buf);
-  bytes = g_bytes_new_take (buf, size);
   /* Keyed by user: a user's receipts and pushes stay in order on the gateway's topic. */
   g_snprintf (key, sizeof key, "%" G_GINT64_FORMAT, key_user);
-  if (!imp_bus_publish (self->bus, topic, key, bytes, &error))
-    g_warning ("message worker: publishing to %s failed: %s (the client's pull covers it)",
-               topic, error->message);
+  imp_message_publish_gateway (self->bus, gateway_id, key, record);
+}
+
+/* "muted until 2026-11-26T18:00:00Z": the client can show when it may write again. */
+static char *
+muted_reason (gint64 until_ms)
+{
+  g_autoptr(GDateTime) dt = until_ms > 0 ? g_date_time_new_from_unix_utc (until_ms / 1000) : NULL;
+  g_autofree char *iso = dt != NULL ? g_date_time_format_iso8601 (dt) : NULL;
+
+  return iso != NULL ? g_strdup_printf ("muted until %s", iso) : g_strdup ("muted");
 }
 
 static void
@@ -82,8 +95,12 @@ send_receipt (ImpMessageWorker *self, const Implus__Bus__Chat *rec, const ImpCha
   Implus__Bus__GatewayReceipt greceipt = IMPLUS__BUS__GATEWAY_RECEIPT__INIT;
   Implus__Bus__GatewayRecord record = IMPLUS__BUS__GATEWAY_RECORD__INIT;
 
+  g_autofree char *muted = NULL;
+
   receipt.client_msg_id = rec->chat->client_msg_id;
   receipt.error_code = (Implus__ErrorCode) code;
+  if (code == IMP_ERROR_MUTED && reason == NULL && res != NULL)
+    reason = muted = muted_reason (res->muted_until_ms);
   if (code != IMP_ERROR_NONE)
     receipt.error_reason = (char *) (reason != NULL ? reason : imp_error_code_name (code));
   else
@@ -159,6 +176,76 @@ send_pushes (ImpMessageWorker *self, GHashTable *memo, const Implus__Bus__Chat *
     }
 }
 
+/* The live gateways, read from the registry at most once per GATEWAYS_TTL_US. */
+static GPtrArray *
+live_gateways (ImpMessageWorker *self)
+{
+  gint64 now = imp_mono_us ();
+
+  if (self->gateways == NULL || now - self->gateways_us >= GATEWAYS_TTL_US)
+    {
+      g_clear_pointer (&self->gateways, g_ptr_array_unref);
+      self->gateways = imp_cache_gateways_live (self->cache);
+      /* An empty answer may be a cache outage: ask again next time rather than keep it. */
+      self->gateways_us = self->gateways->len > 0 ? now : 0;
+    }
+  return self->gateways;
+}
+
+/* One GatewayGroupPush per live gateway, whatever the group's size: each gateway knows which of
+ * its own connections belong to members (DESIGN §10: no O(members) work per message here). */
+static void
+send_group_push (ImpMessageWorker *self, const Implus__Bus__Chat *rec, const ImpChatRequest *req,
+                 const ImpChatResult *res)
+{
+  Implus__Message message = IMPLUS__MESSAGE__INIT;
+  Implus__GroupNotice notice = IMPLUS__GROUP_NOTICE__INIT;
+  Implus__Bus__GatewayGroupPush gp = IMPLUS__BUS__GATEWAY_GROUP_PUSH__INIT;
+  Implus__Bus__GatewayRecord record = IMPLUS__BUS__GATEWAY_RECORD__INIT;
+  GPtrArray *gws = live_gateways (self);
+  gboolean origin_done = FALSE;
+
+  gp.group_id = req->group_id;
+  gp.origin_gateway_id = rec->gateway_id;
+  if (strlen (req->content) <= GROUP_INLINE_MAX)
+    {
+      message.msg_id = res->msg_id;
+      message.conversation_id = res->conversation_id;
+      message.sender_id = req->sender_id;
+      message.seq = res->sender_seq;  /* the conversation seq */
+      message.content = (char *) req->content;
+      message.content_type = (Implus__ContentType) req->content_type;
+      message.send_time_ms = res->send_time_ms;
+      message.group_id = req->group_id;
+      gp.message = &message;
+    }
+  else
+    {
+      notice.conversation_id = res->conversation_id;
+      notice.seq = res->sender_seq;
+      gp.notice = &notice;
+    }
+  record.body_case = IMPLUS__BUS__GATEWAY_RECORD__BODY_GROUP_PUSH;
+  record.group_push = &gp;
+
+  /* Keyed by conversation: one group's pushes stay in seq order on every gateway's topic. */
+  for (guint i = 0; i <= gws->len; i++)
+    {
+      const char *gw;
+
+      /* The origin gateway always (the sender's other devices), even before it is listed. */
+      if (i < gws->len)
+        gw = ((ImpGatewayInfo *) g_ptr_array_index (gws, i))->gateway_id;
+      else if (!origin_done)
+        gw = rec->gateway_id;
+      else
+        break;
+      origin_done = origin_done || g_str_equal (gw, rec->gateway_id);
+      gp.exclude_conn_id = g_str_equal (gw, rec->gateway_id) ? rec->conn_id : 0;
+      imp_message_publish_gateway (self->bus, gw, res->conversation_id, &record);
+    }
+}
+
 static Implus__Bus__Chat *
 decode_chat (ImpMessageWorker *self, const ImpBusRecord *brec)
 {
@@ -219,6 +306,7 @@ on_chat_batch (GPtrArray *records, gpointer user_data)
       req = &reqs[n_reqs];
       req->sender_id = item->rec->user_id;
       req->to_user_id = item->rec->chat->to_user_id;
+      req->group_id = item->rec->chat->group_id;
       req->client_msg_id = item->rec->chat->client_msg_id;
       req->content = item->rec->chat->content;
       req->content_type = item->rec->chat->content_type != IMPLUS__CONTENT_TYPE__CONTENT_TYPE_UNSPECIFIED
@@ -271,7 +359,11 @@ on_chat_batch (GPtrArray *records, gpointer user_data)
         }
       /* A duplicate repeats the original receipt and pushes nothing new. */
       send_receipt (self, item->rec, res, IMP_ERROR_NONE, NULL);
-      if (!res->duplicate)
+      if (res->duplicate)
+        continue;
+      if (reqs[item->req].group_id != 0)
+        send_group_push (self, item->rec, &reqs[item->req], res);
+      else
         send_pushes (self, memo, item->rec, &reqs[item->req], res);
     }
 
@@ -291,6 +383,30 @@ typedef struct {
   char   *device_id;
   gint64  up_to_seq;
 } AckMax;
+
+/* Tells the senders of the recipient's newly stored messages (worker thread). */
+static void
+note_delivered (ImpMessageWorker *self, gint64 user_id, gint64 up_to_seq)
+{
+  gint64 *told = g_hash_table_lookup (self->delivered, &user_id);
+  gint64 after;
+
+  /* Unknown (first ACK since start): a bounded look back; a repeated notice is harmless
+   * (Delivered is cumulative and idempotent on the client). */
+  after = told != NULL ? *told : MAX (0, up_to_seq - IMP_DELIVERED_LOOKBACK);
+  if (up_to_seq <= after)
+    return;
+  if (told == NULL)
+    {
+      if (g_hash_table_size (self->delivered) >= DELIVERED_MEMO_MAX)
+        g_hash_table_remove_all (self->delivered);
+      told = g_new (gint64, 2);
+      told[1] = user_id;
+      g_hash_table_insert (self->delivered, &told[1], told);
+    }
+  *told = up_to_seq;
+  imp_message_notify_delivered (self->store, self->bus, self->cache, user_id, after, up_to_seq);
+}
 
 static void
 ack_max_free (AckMax *ack)
@@ -317,6 +433,13 @@ on_ack_batch (GPtrArray *records, gpointer user_data)
       Implus__Bus__AckRecord *rec = implus__bus__ack_record__unpack (NULL, len, data);
       g_autofree char *key = NULL;
 
+      /* GroupAcks (conversation_id set) are per-connection retransmission state only: the
+       * store keeps no per-member group delivery (that would be O(members) writes). */
+      if (rec != NULL && rec->conversation_id != NULL && rec->conversation_id[0] != '\0')
+        {
+          implus__bus__ack_record__free_unpacked (rec, NULL);
+          continue;
+        }
       if (rec == NULL || rec->user_id <= 0 || rec->up_to_seq <= 0 || rec->device_id == NULL ||
           rec->device_id[0] == '\0' || strlen (rec->device_id) > MAX_DEVICE_ID)
         {
@@ -345,7 +468,10 @@ on_ack_batch (GPtrArray *records, gpointer user_data)
 
       if (imp_store_delivery_record (self->store, ack->user_id, ack->device_id, ack->up_to_seq,
                                      &error))
-        continue;
+        {
+          note_delivered (self, ack->user_id, ack->up_to_seq);
+          continue;
+        }
       /* Delivery records only move forward, so replaying the whole batch is harmless. */
       if (g_error_matches (error, IMP_ERROR, IMP_ERROR_UNAVAILABLE))
         {
@@ -354,6 +480,80 @@ on_ack_batch (GPtrArray *records, gpointer user_data)
         }
       g_warning ("message worker: delivery record of user %" G_GINT64_FORMAT " refused: %s",
                  ack->user_id, error->message);
+    }
+  return TRUE;
+}
+
+typedef struct {
+  Implus__Bus__ReadMarkRecord *rec;   /* owned: the latest of its (user, conversation) */
+  gint64                       seq;   /* the highest of the batch */
+} ReadMax;
+
+static void
+read_max_free (ReadMax *r)
+{
+  implus__bus__read_mark_record__free_unpacked (r->rec, NULL);
+  g_free (r);
+}
+
+static gboolean
+on_read_batch (GPtrArray *records, gpointer user_data)
+{
+  ImpMessageWorker *self = user_data;
+  /* Read marks only move forward: the highest per (user, conversation) is all that counts. */
+  g_autoptr(GHashTable) max = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                                     (GDestroyNotify) read_max_free);
+  GHashTableIter iter;
+  ReadMax *r;
+
+  for (guint i = 0; i < records->len; i++)
+    {
+      ImpBusRecord *brec = g_ptr_array_index (records, i);
+      gsize len = 0;
+      const guint8 *data = g_bytes_get_data (brec->value, &len);
+      Implus__Bus__ReadMarkRecord *rec = implus__bus__read_mark_record__unpack (NULL, len, data);
+      g_autoptr(GError) check_error = NULL;
+      g_autofree char *key = NULL;
+
+      if (rec == NULL || rec->user_id <= 0 || rec->seq < 0 ||
+          (rec->gateway_id != NULL && strlen (rec->gateway_id) > MAX_GATEWAY_ID) ||
+          !imp_message_check_conversation (rec->conversation_id, rec->user_id, &check_error))
+        {
+          note_bad_record (self, brec->topic, rec == NULL ? "undecodable" : "bad read mark");
+          if (rec != NULL)
+            implus__bus__read_mark_record__free_unpacked (rec, NULL);
+          continue;
+        }
+      key = g_strdup_printf ("%" G_GINT64_FORMAT "/%s", rec->user_id, rec->conversation_id);
+      r = g_hash_table_lookup (max, key);
+      if (r == NULL)
+        {
+          r = g_new0 (ReadMax, 1);
+          g_hash_table_insert (max, g_steal_pointer (&key), r);
+        }
+      else
+        implus__bus__read_mark_record__free_unpacked (r->rec, NULL);
+      r->seq = MAX (r->seq, rec->seq);
+      r->rec = rec;
+    }
+
+  g_hash_table_iter_init (&iter, max);
+  while (g_hash_table_iter_next (&iter, NULL, (gpointer *) &r))
+    {
+      g_autoptr(GError) error = NULL;
+
+      if (imp_message_mark_read (self->store, self->bus, self->cache, r->rec->user_id,
+                                 r->rec->conversation_id, r->seq, r->rec->gateway_id,
+                                 r->rec->conn_id, NULL, NULL, &error))
+        continue;
+      /* Forward-only positions make a replay of the whole batch harmless. */
+      if (g_error_matches (error, IMP_ERROR, IMP_ERROR_UNAVAILABLE))
+        {
+          g_warning ("message worker: store unavailable for read marks: %s", error->message);
+          return FALSE;
+        }
+      g_debug ("message worker: read mark of user %" G_GINT64_FORMAT " refused: %s",
+               r->rec->user_id, error->message);
     }
   return TRUE;
 }
@@ -376,6 +576,8 @@ worker_unsubscribe (ImpMessageWorker *self)
     imp_bus_unsubscribe (self->bus, g_steal_pointer (&self->chat_sub));
   if (self->ack_sub != NULL)
     imp_bus_unsubscribe (self->bus, g_steal_pointer (&self->ack_sub));
+  if (self->read_sub != NULL)
+    imp_bus_unsubscribe (self->bus, g_steal_pointer (&self->read_sub));
 }
 
 static gboolean
@@ -412,6 +614,7 @@ imp_message_worker_new (const ImpServerConfig *config, guint worker_id, ImpStore
   self->ids = imp_id_gen_new (worker_id);
   self->context = g_main_context_new ();
   self->loop = g_main_loop_new (self->context, FALSE);
+  self->delivered = g_hash_table_new_full (g_int64_hash, g_int64_equal, NULL, g_free);
 
   /* Subscribed before the thread runs, so nothing published after new() returns is missed. */
   self->chat_sub = imp_bus_subscribe (bus, IMP_TOPIC_CONVERSATION_MESSAGES, WORKER_GROUP,
@@ -421,6 +624,10 @@ imp_message_worker_new (const ImpServerConfig *config, guint worker_id, ImpStore
   self->ack_sub = imp_bus_subscribe (bus, IMP_TOPIC_MESSAGE_ACKS, WORKER_GROUP, self->context,
                                      batch, on_ack_batch, self, NULL, error);
   if (self->ack_sub == NULL)
+    return NULL;
+  self->read_sub = imp_bus_subscribe (bus, IMP_TOPIC_READ_MARKS, WORKER_GROUP, self->context,
+                                      batch, on_read_batch, self, NULL, error);
+  if (self->read_sub == NULL)
     return NULL;
 
   self->thread = g_thread_try_new ("imp-msg-worker", worker_main, self, error);
@@ -447,6 +654,8 @@ imp_message_worker_free (ImpMessageWorker *self)
   /* Without a thread nobody iterates the context: unsubscribing from here is safe. */
   worker_unsubscribe (self);
   g_clear_pointer (&self->ids, imp_id_gen_free);
+  g_clear_pointer (&self->gateways, g_ptr_array_unref);
+  g_clear_pointer (&self->delivered, g_hash_table_unref);
   g_clear_pointer (&self->loop, g_main_loop_unref);
   g_clear_pointer (&self->context, g_main_context_unref);
   g_free (self);

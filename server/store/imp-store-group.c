@@ -623,7 +623,7 @@ do_transfer (const ImpStoreDbOps *db, gpointer c, gpointer data, GError **error)
   t->owner_id = t->target;
   return set_member (t, t->target, "role", IMP_GROUP_ROLE_OWNER, error)
          && set_member (t, t->actor, "role", IMP_GROUP_ROLE_ADMIN, error)
-         && system_message (t, "owner_changed", t->target, NULL, NULL, 0, error)
+         && system_message (t, "owner_transferred", t->target, NULL, NULL, 0, error)
          && group_save (t, error);
 }
 

@@ -7,6 +7,9 @@
 - http(): urllib JSON helper that also returns error statuses and bodies.
 - Raw TCP / WebSocket clients with a minimal hand-written protobuf codec for the Envelope
   fields of proto/implus.proto.
+- deployment(): the embedded Server, or with IMPLUS_E2E_DEPLOYMENT=distributed the multi-process
+  deployment of implus_deploy.py (MariaDB + Kafka + Redis, two gateways, a user service, two
+  message workers) behind the same interface; srv.gateway(n) picks the gateway a client uses.
 
 Contracts: docs/server.md, docs/tty.md, docs/http-api.md, proto/implus.proto.
 """
@@ -86,10 +89,32 @@ def log(msg):
     sys.stdout.flush()
 
 
+DEPLOYMENT = os.environ.get("IMPLUS_E2E_DEPLOYMENT", "embedded")
+_deployments = []  # every deployment a test made, destroyed (database dropped...) at the end
+
+
+def deployment(workdir, name="server", extra_env=None):
+    """A not yet started deployment of the kind IMPLUS_E2E_DEPLOYMENT names (embedded by default)."""
+    if DEPLOYMENT == "distributed":
+        import implus_deploy
+        d = implus_deploy.Distributed(workdir, name=name, extra_env=extra_env)
+    else:
+        d = Server(workdir, name=name, extra_env=extra_env)
+    _deployments.append(d)
+    return d
+
+
 def run_main(name, body):
     """Runs body(checker, workdir); prints every failure; keeps the work dir if anything failed."""
     if not SERVER_BIN or not TTY_BIN:
         log("IMPLUS_SERVER / IMPLUS_TTY not set: run through meson test")
+        sys.exit(1)
+    if DEPLOYMENT == "distributed":
+        import implus_deploy
+        implus_deploy.check_prerequisites()  # exits 77 (skip) or 1 with the reason
+        name += "[distributed]"
+    elif DEPLOYMENT != "embedded":
+        log("IMPLUS_E2E_DEPLOYMENT=%r: expected embedded or distributed" % DEPLOYMENT)
         sys.exit(1)
     checker = Checker(name)
     workdir = tempfile.mkdtemp(prefix="implus-e2e-%s-" % name)
@@ -109,6 +134,11 @@ def run_main(name, body):
         checker.finish()
     finally:
         cleanup.run()
+        for d in _deployments:
+            try:
+                d.destroy()
+            except Exception as e:
+                log("cleanup of %s: %r" % (d.name, e))
     if rc == 0:
         shutil.rmtree(workdir, ignore_errors=True)
     else:
@@ -168,11 +198,13 @@ class Server:
         "message_http": "IMPLUS_MESSAGE_HTTP_PORT",
     }
 
-    def __init__(self, workdir, name="server", extra_env=None):
+    def __init__(self, workdir, name="server", extra_env=None, required_ports=PORT_KEYS):
         self.workdir = workdir
         self.name = name
         self.data_dir = os.path.join(workdir, name + "-data")
         os.makedirs(self.data_dir, exist_ok=True)
+        self.token_secret_path = os.path.join(self.data_dir, "token.key")
+        self.required_ports = required_ports  # the others may be 0 (roles this process does not run)
         self.extra_env = dict(extra_env or {})
         self.proc = None
         self.ports = None
@@ -229,7 +261,7 @@ class Server:
                 ports[k] = int(fields[k])
             except (KeyError, ValueError):
                 raise ContractFailure("CONTRACT docs/server.md: READY line lacks %s=N: %r" % (k, line))
-            if ports[k] <= 0:
+            if ports[k] <= 0 and k in self.required_ports:
                 raise ContractFailure("CONTRACT docs/server.md: READY line has %s=%d with port 0 "
                                       "requested (must print the port really bound): %r" % (k, ports[k], line))
         if same_ports and self.ports and ports != self.ports:
@@ -241,6 +273,14 @@ class Server:
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
+
+    def gateway(self, n=1):
+        """What a client of gateway n connects to: here the one process (the distributed
+        deployment has two gateways)."""
+        return self
+
+    def destroy(self):
+        self.kill9()
 
     def stop(self, timeout=20):
         """SIGTERM; returns the exit code (docs/server.md: exit 0)."""
@@ -260,7 +300,8 @@ class Server:
         if self.alive():
             os.kill(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
-        self.stderr.close()
+        if self.proc is not None:
+            self.stderr.close()
 
     def url(self, service, path):
         port = self.ports["user_http" if service == "user" else "message_http"]

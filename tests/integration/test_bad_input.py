@@ -147,7 +147,7 @@ def protocol_cases(ck, srv, ids, toks):
 
     # Revoked: logout, then that token must be refused everywhere; a live connection is kicked.
     t_rev = srv.login("alice")["token"]
-    live = h.RawClient(port)
+    live = h.RawClient(srv.gateway(2).ports["tcp"])  # the kick crosses gateways (distributed)
     ck.require("auth_ok" in live.auth(t_rev, "alice-live"), "proto Auth", "AuthOk")
     st, js = h.http("POST", srv.url("user", "/users/logout"), token=t_rev)
     ck.check(st == 200, "docs/http-api.md POST /users/logout", "200 {}", (st, js))
@@ -181,7 +181,7 @@ def protocol_cases(ck, srv, ids, toks):
 
 def expired_token_case(ck, workdir, cleanup):
     """A server whose tokens live 1 s; falls back to crafting a token with the data dir's secret."""
-    srv2 = h.Server(workdir, name="ttl-server", extra_env={"IMPLUS_USER_TOKEN_TTL_S": "1"})
+    srv2 = h.deployment(workdir, name="ttl-server", extra_env={"IMPLUS_USER_TOKEN_TTL_S": "1"})
     cleanup.add(srv2.kill9)
     how = "IMPLUS_USER_TOKEN_TTL_S=1"
     try:
@@ -192,10 +192,10 @@ def expired_token_case(ck, workdir, cleanup):
     except h.ContractFailure as e:
         h.log("TTL=1 server did not start (%s); crafting an expired token instead" % e)
         how = "crafted with the data dir's token.key"
-        srv2 = h.Server(workdir, name="ttl-server2").start()
+        srv2 = h.deployment(workdir, name="ttl-server2").start()
         cleanup.add(srv2.kill9)
         uid = srv2.register("dave")
-        secret_path = os.path.join(srv2.data_dir, "token.key")
+        secret_path = srv2.token_secret_path
         with open(secret_path, "rb") as f:
             secret = f.read()
         now = int(time.time())
@@ -283,7 +283,7 @@ def http_cases(ck, srv, ids, toks):
 
 
 def body(ck, workdir, cleanup):
-    srv = h.Server(workdir, extra_env=LIMITS).start()
+    srv = h.deployment(workdir, extra_env=LIMITS).start()
     cleanup.add(srv.kill9)
     ids = {n: srv.register(n) for n in ("alice", "bob", "carol")}
     toks = {n: srv.login(n)["token"] for n in ("alice", "bob", "carol")}
@@ -323,7 +323,7 @@ def body(ck, workdir, cleanup):
 
     # A healthy exchange at the end, on fresh connections.
     a = h.RawClient(srv.ports["tcp"])
-    b = h.RawClient(srv.ports["tcp"])
+    b = h.RawClient(srv.gateway(2).ports["tcp"])
     cleanup.add(a.close)
     cleanup.add(b.close)
     ck.require("auth_ok" in a.auth(srv.login("alice")["token"], "alice-end"), "proto Auth", "AuthOk at the end")

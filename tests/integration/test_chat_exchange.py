@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Two users, two implus-tty clients, 1,000 messages each way; both /dump streams and the
+"""Two users, two implus-tty clients (on different gateways in the distributed deployment),
+1,000 messages each way; both /dump streams and the
 server's GET /messages/sync agree: every message exactly once, in order, seqs dense 1..N."""
 import os
 import time
@@ -10,12 +11,12 @@ N = int(os.environ.get("IMPLUS_E2E_N", "1000"))
 
 
 def body(ck, workdir, cleanup):
-    srv = h.Server(workdir).start()
+    srv = h.deployment(workdir).start()
     cleanup.add(srv.kill9)
     alice_id = srv.register("alice")
     bob_id = srv.register("bob")
-    alice, a_id = h.new_tty_user(srv, workdir, "alice", cleanup)
-    bob, b_id = h.new_tty_user(srv, workdir, "bob", cleanup)
+    alice, a_id = h.new_tty_user(srv.gateway(1), workdir, "alice", cleanup)
+    bob, b_id = h.new_tty_user(srv.gateway(2), workdir, "bob", cleanup)
     ck.check(a_id == alice_id and b_id == bob_id, "docs/tty.md /login",
              "'OK login user_id=N' with the registered ids %d, %d" % (alice_id, bob_id), (a_id, b_id))
 

@@ -1,10 +1,9 @@
 #!/usr/bin/env python3
 """kill -9 of the server in the middle of a 2,000-message exchange (1,000 each way, sent by the
 tty clients from their outboxes); restart on the same data dir and ports; the clients reconnect
-with backoff and resend from the outbox. At the end nothing is lost, nothing duplicated, and the
+with backoff and resend from the outbox. (Distributed: every process is killed and restarted.) At the end nothing is lost, nothing duplicated, and the
 order is kept (both /dump streams and the server's sync)."""
 import os
-import signal
 import threading
 import time
 
@@ -14,17 +13,16 @@ N = int(os.environ.get("IMPLUS_E2E_N", "1000"))
 
 
 def body(ck, workdir, cleanup):
-    srv = h.Server(workdir).start()
+    srv = h.deployment(workdir).start()
     cleanup.add(srv.kill9)
     alice_id = srv.register("alice")
     bob_id = srv.register("bob")
-    alice, _ = h.new_tty_user(srv, workdir, "alice", cleanup)
-    bob, _ = h.new_tty_user(srv, workdir, "bob", cleanup)
+    alice, _ = h.new_tty_user(srv.gateway(1), workdir, "alice", cleanup)
+    bob, _ = h.new_tty_user(srv.gateway(2), workdir, "bob", cleanup)
 
     # Kill as soon as a quarter of the 2N receipts are in, from the reader thread (no polling).
     killed = threading.Event()
     at_kill = {}
-    pid = srv.proc.pid
     threshold = max(1, (2 * N) // 4)
 
     kill_lock = threading.Lock()
@@ -36,7 +34,7 @@ def body(ck, workdir, cleanup):
             done = len(alice.sent) + len(bob.sent)
             if done < threshold:
                 return
-            os.kill(pid, signal.SIGKILL)
+            srv.kill9()  # every process of the deployment
             at_kill.update(receipts=done, a_recv=alice.recv_from.get(str(bob_id), 0),
                            b_recv=bob.recv_from.get(str(alice_id), 0))
             killed.set()
@@ -51,8 +49,6 @@ def body(ck, workdir, cleanup):
     if not killed.wait(120):
         raise h.ContractFailure("no progress: %d receipts before the planned kill (want %d)" %
                                 (len(alice.sent) + len(bob.sent), threshold))
-    srv.proc.wait()
-    srv.stderr.close()
     h.log("killed -9 after %.2f s at %s" % (time.monotonic() - t0, at_kill))
     ck.check(at_kill["receipts"] < 2 * N, "test premise", "the kill lands mid-exchange", at_kill)
 

@@ -17,14 +17,14 @@ def receipts_for(cl, cid, n, timeout=10):
 
 
 def body(ck, workdir, cleanup):
-    srv = h.Server(workdir).start()
+    srv = h.deployment(workdir).start()
     cleanup.add(srv.kill9)
     alice_id = srv.register("alice")
     bob_id = srv.register("bob")
     a_tok = srv.login("alice")["token"]
     b_tok = srv.login("bob")["token"]
 
-    bob = h.RawClient(srv.ports["tcp"])
+    bob = h.RawClient(srv.gateway(2).ports["tcp"])
     cleanup.add(bob.close)
     r = bob.auth(b_tok, "bob-raw")
     ck.require("auth_ok" in r, "proto Auth -> AuthOk", "AuthOk for a fresh login token", r)
@@ -62,7 +62,7 @@ def body(ck, workdir, cleanup):
              "three identical receipts (msg_id, seq, server_time_ms)", [keyf(r) for r in rs])
 
     # A retry from a new connection (as after a reconnect) gets the original receipt too.
-    cl2 = h.RawClient(srv.ports["tcp"])
+    cl2 = h.RawClient(srv.gateway(2).ports["tcp"])
     cleanup.add(cl2.close)
     ck.require("auth_ok" in cl2.auth(a_tok, "alice-raw-2"), "proto Auth", "AuthOk")
     cl2.send("chat_up", chat)

@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Multi-device: bob is logged in on two devices and gets every message on both; alice's
-second device gets alice's own copies (sent from her first device), and vice versa."""
+second device gets alice's own copies (sent from her first device), and vice versa. In the
+distributed deployment each user's devices sit on different gateways, and the replacing login
+(same device id) comes in through the other gateway."""
 import os
 import time
 
@@ -10,14 +12,14 @@ N = int(os.environ.get("IMPLUS_E2E_N", "300"))
 
 
 def body(ck, workdir, cleanup):
-    srv = h.Server(workdir).start()
+    srv = h.deployment(workdir).start()
     cleanup.add(srv.kill9)
     alice_id = srv.register("alice")
     bob_id = srv.register("bob")
-    a1, _ = h.new_tty_user(srv, workdir, "alice", cleanup, device_id="alice-phone", tty_name="alice1")
-    a2, _ = h.new_tty_user(srv, workdir, "alice", cleanup, device_id="alice-laptop", tty_name="alice2")
-    b1, _ = h.new_tty_user(srv, workdir, "bob", cleanup, device_id="bob-phone", tty_name="bob1")
-    b2, _ = h.new_tty_user(srv, workdir, "bob", cleanup, device_id="bob-laptop", tty_name="bob2")
+    a1, _ = h.new_tty_user(srv.gateway(1), workdir, "alice", cleanup, device_id="alice-phone", tty_name="alice1")
+    a2, _ = h.new_tty_user(srv.gateway(2), workdir, "alice", cleanup, device_id="alice-laptop", tty_name="alice2")
+    b1, _ = h.new_tty_user(srv.gateway(2), workdir, "bob", cleanup, device_id="bob-phone", tty_name="bob1")
+    b2, _ = h.new_tty_user(srv.gateway(1), workdir, "bob", cleanup, device_id="bob-laptop", tty_name="bob2")
     for t in (a1, a2, b1, b2):
         ck.check(not any(l.startswith("EVT kicked") for l in t.lines), "proto Auth.device_id",
                  "%s: distinct device ids do not kick each other" % t.name,
@@ -58,7 +60,7 @@ def body(ck, workdir, cleanup):
 
     # A third login with an existing device id replaces the first (Auth.device_id contract).
     a1_mark = a1.mark()
-    a3, _ = h.new_tty_user(srv, workdir, "alice", cleanup, device_id="alice-phone", tty_name="alice3")
+    a3, _ = h.new_tty_user(srv.gateway(2), workdir, "alice", cleanup, device_id="alice-phone", tty_name="alice3")
     try:
         a1.wait_for(lambda ls: any(l.startswith("EVT kicked") for l in ls), 15,
                     "EVT kicked reason=replaced", a1_mark)

@@ -10,14 +10,14 @@ N = int(os.environ.get("IMPLUS_E2E_N", "500"))
 
 
 def body(ck, workdir, cleanup):
-    srv = h.Server(workdir).start()
+    srv = h.deployment(workdir).start()
     cleanup.add(srv.kill9)
     alice_id = srv.register("alice")
     bob_id = srv.register("bob")
 
     # Bob logs in once (so his device has a mirror and a watermark), exchanges one message, quits.
-    bob, _ = h.new_tty_user(srv, workdir, "bob", cleanup)
-    alice, _ = h.new_tty_user(srv, workdir, "alice", cleanup)
+    bob, _ = h.new_tty_user(srv.gateway(2), workdir, "bob", cleanup)
+    alice, _ = h.new_tty_user(srv.gateway(1), workdir, "alice", cleanup)
     h.send_batch(alice, "bob", ["before-offline hello"])
     h.wait_delivered(alice, 1, bob_id, 0, 30)
     bob.wait_until(lambda: bob.recv_from.get(str(alice_id), 0) >= 1, 30, "the first message")
@@ -56,7 +56,7 @@ def body(ck, workdir, cleanup):
     h.check_vs_server(ck, "bob", d, sv)
 
     # And a third look: a brand-new device of bob's (empty mirror) pulls everything too.
-    fresh, _ = h.new_tty_user(srv, workdir, "bob", cleanup, device_id="bob-fresh", tty_name="bob-fresh")
+    fresh, _ = h.new_tty_user(srv.gateway(1), workdir, "bob", cleanup, device_id="bob-fresh", tty_name="bob-fresh")
     fresh.wait_until(lambda: fresh.recv_from.get(str(alice_id), 0) >= N + 1, 120, "fresh device catch-up")
     d2, ok2 = fresh.dump()
     h.check_stream(ck, "bob-fresh", d2, ok2)

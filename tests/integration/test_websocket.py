@@ -11,7 +11,7 @@ N = int(os.environ.get("IMPLUS_E2E_N", "300"))
 
 
 def body(ck, workdir, cleanup):
-    srv = h.Server(workdir).start()
+    srv = h.deployment(workdir).start()
     cleanup.add(srv.kill9)
     alice_id = srv.register("alice")
     bob_id = srv.register("bob")
@@ -19,7 +19,7 @@ def body(ck, workdir, cleanup):
 
     # Raw WebSocket: Auth -> AuthOk, ChatUp -> SendReceipt, each a binary frame.
     tok = srv.login("carol")["token"]
-    ws = h.RawWsClient(srv.ports["ws"])
+    ws = h.RawWsClient(srv.gateway(2).ports["ws"])
     cleanup.add(ws.close)
     r = ws.auth(tok, "carol-ws")
     ck.check("auth_ok" in r and r["auth_ok"].get("user_id") == carol_id, "proto Auth/AuthOk over WebSocket",
@@ -34,8 +34,8 @@ def body(ck, workdir, cleanup):
     ck.check(not ws.non_binary, "docs: one binary frame per Envelope", "no text frames", ws.non_binary[:2])
     ws.close()
 
-    alice, _ = h.new_tty_user(srv, workdir, "alice", cleanup, transport="ws")
-    bob, _ = h.new_tty_user(srv, workdir, "bob", cleanup, transport="tcp")
+    alice, _ = h.new_tty_user(srv.gateway(1), workdir, "alice", cleanup, transport="ws")
+    bob, _ = h.new_tty_user(srv.gateway(2), workdir, "bob", cleanup, transport="tcp")
     a_texts = h.texts_for("ws", N)
     b_texts = h.texts_for("tcp", N)
     t0 = time.monotonic()

@@ -16,6 +16,7 @@ typedef struct {
   /* Owned */
   char       *brokers;
   char       *client_id;
+  char       *topic_prefix;     /* "" for none; see imp_bus_kafka_name () */
   guint       partitions;
   rd_kafka_t *producer;
   GThread    *poller;           /* serves the producer's delivery reports */
@@ -34,11 +35,16 @@ typedef struct {
   gsize       commit_failures;
 } ImpBusKafka;
 
-/* Creates topic with bus->partitions partitions unless it is known to exist ("already exists"
- * is success). Blocks up to about 10 s; call from a thread that may wait. */
-gboolean imp_bus_kafka_ensure_topic (ImpBusKafka *bus, const char *topic, GError **error);
+/* The name in Kafka of a bus topic or consumer group: topic_prefix + name. The bus's users
+ * see only the plain names. */
+char    *imp_bus_kafka_name (ImpBusKafka *bus, const char *name);
 
-/* Produces one record and waits for the brokers' acknowledgement, or until *cancel becomes
+/* Creates kafka_topic (a name in Kafka, prefix included) with bus->partitions partitions unless
+ * it is known to exist ("already exists" is success). Blocks up to about 10 s; call from a
+ * thread that may wait. */
+gboolean imp_bus_kafka_ensure_topic (ImpBusKafka *bus, const char *kafka_topic, GError **error);
+
+/* topic is a plain bus topic (the prefix is added here). Produces one record and waits for the brokers' acknowledgement, or until *cancel becomes
  * non-zero (whoever sets it broadcasts bus->dr_cond under bus->dr_lock). Takes headers. */
 gboolean imp_bus_kafka_produce_sync (ImpBusKafka *bus, const char *topic, const char *key,
                                      GBytes *value, rd_kafka_headers_t *headers,

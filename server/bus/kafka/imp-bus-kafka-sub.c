@@ -16,7 +16,10 @@
  *
  * Unsubscribe marks the subscription inactive on the subscriber's context (so no handler call
  * can start afterwards), wakes the thread and returns; the thread then closes the consumer
- * (leaving the group, committing nothing) and the bus joins it later. */
+ * (leaving the group, committing nothing) and the bus joins it later.
+ *
+ * With a topic prefix, the consumer subscribes to prefix + topic in the group prefix + group;
+ * the records handed to the handler carry the plain topic name. */
 #include "bus/kafka/imp-bus-kafka-private.h"
 #include "imp-error.h"
 
@@ -49,8 +52,9 @@ struct _ImpBusSubscription {
   /* Borrowed */
   ImpBusKafka      *bus;
   /* Owned */
-  char             *topic;
-  char             *group;
+  char             *topic;        /* the bus's name, handed to the handler */
+  char             *kafka_topic;  /* the name in Kafka (prefix + topic) */
+  char             *group;        /* the name in Kafka (prefix + group) */
   GMainContext     *context;
   rd_kafka_t       *rk;           /* used by the thread only, once it runs */
   GThread          *thread;
@@ -89,6 +93,7 @@ sub_unref (ImpBusSubscription *sub)
   if (!g_atomic_ref_count_dec (&sub->refs))
     return;
   g_free (sub->topic);
+  g_free (sub->kafka_topic);
   g_free (sub->group);
   g_clear_pointer (&sub->context, g_main_context_unref);
   g_mutex_clear (&sub->lock);
@@ -193,10 +198,10 @@ commit (ImpBusSubscription *sub, const Position *pos, guint n)
 
   for (guint i = 0; i < n; i++)
     {
-      rd_kafka_topic_partition_t *tp = rd_kafka_topic_partition_list_find (list, sub->topic,
+      rd_kafka_topic_partition_t *tp = rd_kafka_topic_partition_list_find (list, sub->kafka_topic,
                                                                            pos[i].partition);
       if (tp == NULL)
-        tp = rd_kafka_topic_partition_list_add (list, sub->topic, pos[i].partition);
+        tp = rd_kafka_topic_partition_list_add (list, sub->kafka_topic, pos[i].partition);
       /* The committed offset is the next one to read. */
       tp->offset = MAX (tp->offset, pos[i].offset + 1);
     }
@@ -206,7 +211,7 @@ commit (ImpBusSubscription *sub, const Position *pos, guint n)
       /* A rebalance took the partition, say: its new owner starts from the last commit. */
       g_atomic_pointer_add (&sub->bus->commit_failures, 1);
       g_message ("bus: committing %s for group %s failed (%s); those records will be seen again",
-                 sub->topic, sub->group, rd_kafka_err2name (err));
+                 sub->kafka_topic, sub->group, rd_kafka_err2name (err));
     }
   rd_kafka_topic_partition_list_destroy (list);
 }
@@ -218,14 +223,15 @@ dead_letter_headers (ImpBusSubscription *sub, const Position *pos)
   g_autofree char *partition = g_strdup_printf ("%" G_GINT32_FORMAT, pos->partition);
   g_autofree char *offset = g_strdup_printf ("%" G_GINT64_FORMAT, pos->offset);
 
-  rd_kafka_header_add (headers, "imp-dlq-topic", -1, sub->topic, -1);
+  rd_kafka_header_add (headers, "imp-dlq-topic", -1, sub->kafka_topic, -1);
   rd_kafka_header_add (headers, "imp-dlq-partition", -1, partition, -1);
   rd_kafka_header_add (headers, "imp-dlq-offset", -1, offset, -1);
   rd_kafka_header_add (headers, "imp-dlq-group", -1, sub->group, -1);
   return headers;
 }
 
-/* Puts rec on "<topic>.dlq", retrying until the brokers take it (never drop it silently). */
+/* Puts rec on "<topic>.dlq" (prefixed by produce), retrying until the brokers take it (never
+ * drop it silently). */
 static RunResult
 dead_letter (ImpBusSubscription *sub, const ImpBusRecord *rec, const Position *pos)
 {
@@ -246,8 +252,8 @@ dead_letter (ImpBusSubscription *sub, const ImpBusRecord *rec, const Position *p
     }
   g_atomic_pointer_add (&sub->bus->dead_letters, 1);
   g_warning ("bus: record %s[%" G_GINT32_FORMAT "]@%" G_GINT64_FORMAT " refused %d times by "
-             "group %s; moved to %s", sub->topic, pos->partition, pos->offset, MAX_ATTEMPTS,
-             sub->group, dlq);
+             "group %s; moved to %s%s", sub->kafka_topic, pos->partition, pos->offset,
+             MAX_ATTEMPTS, sub->group, sub->bus->topic_prefix, dlq);
   return RUN_DONE;
 }
 
@@ -313,9 +319,9 @@ note_consumer_error (ImpBusSubscription *sub, rd_kafka_message_t *msg)
 {
   if (msg->err == RD_KAFKA_RESP_ERR__TRANSPORT || msg->err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN ||
       msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
-    g_debug ("bus: consumer of %s: %s", sub->topic, rd_kafka_message_errstr (msg));
+    g_debug ("bus: consumer of %s: %s", sub->kafka_topic, rd_kafka_message_errstr (msg));
   else
-    g_message ("bus: consumer of %s (group %s): %s: %s", sub->topic, sub->group,
+    g_message ("bus: consumer of %s (group %s): %s: %s", sub->kafka_topic, sub->group,
                rd_kafka_err2name (msg->err), rd_kafka_message_errstr (msg));
 }
 
@@ -334,7 +340,7 @@ poll_batch (ImpBusSubscription *sub, GPtrArray *records, GArray *pos)
           ImpBusRecord *rec = g_new0 (ImpBusRecord, 1);
           Position p = { msg->partition, msg->offset };
 
-          rec->topic = g_strdup (rd_kafka_topic_name (msg->rkt));
+          rec->topic = g_strdup (sub->topic);  /* one topic per consumer, without the prefix */
           rec->key = msg->key != NULL ? g_strndup (msg->key, msg->key_len) : NULL;
           rec->value = g_bytes_new (msg->payload, msg->len);
           g_ptr_array_add (records, rec);
@@ -427,13 +433,14 @@ imp_bus_kafka_sub_new (ImpBusKafka *bus, const char *topic, const char *group,
   g_cond_init (&sub->cond);
   sub->bus = bus;
   sub->topic = g_strdup (topic);
+  sub->kafka_topic = imp_bus_kafka_name (bus, topic);
   if (group != NULL)
-    sub->group = g_strdup (group);
+    sub->group = imp_bus_kafka_name (bus, group);
   else
     {
       g_autofree char *uuid = g_uuid_string_random ();
 
-      sub->group = g_strdup_printf ("%s-%s", bus->client_id, uuid);
+      sub->group = g_strdup_printf ("%s%s-%s", bus->topic_prefix, bus->client_id, uuid);
     }
   sub->context = context != NULL ? g_main_context_ref (context)
                                  : g_main_context_ref_thread_default ();
@@ -449,7 +456,7 @@ imp_bus_kafka_sub_new (ImpBusKafka *bus, const char *topic, const char *group,
       return NULL;
     }
   topics = rd_kafka_topic_partition_list_new (1);
-  rd_kafka_topic_partition_list_add (topics, topic, RD_KAFKA_PARTITION_UA);
+  rd_kafka_topic_partition_list_add (topics, sub->kafka_topic, RD_KAFKA_PARTITION_UA);
   err = rd_kafka_subscribe (sub->rk, topics);
   rd_kafka_topic_partition_list_destroy (topics);
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR)

@@ -7,7 +7,11 @@
  * record the brokers never acknowledge is counted and logged (topic and error, never content).
  * Before its first use a topic is looked up in the cluster's metadata and, if missing, created
  * with the configured partition count (Admin API; "already exists" is fine), then remembered,
- * so the brokers' auto-creation never picks the partition count for us. */
+ * so the brokers' auto-creation never picks the partition count for us.
+ *
+ * A topic prefix (config [bus] kafka_topic_prefix) is prepended to every topic and group name
+ * here and in imp-bus-kafka-sub.c, so several deployments (or test runs) share one cluster
+ * without seeing each other's records; the bus's users never see it. */
 #include "bus/kafka/imp-bus-kafka-private.h"
 #include "imp-error.h"
 
@@ -119,6 +123,15 @@ poller_main (gpointer data)
 }
 
 static gboolean
+name_chars_ok (const char *name)
+{
+  for (const char *p = name; *p != '\0'; p++)
+    if (!g_ascii_isalnum (*p) && strchr ("._-", *p) == NULL)
+      return FALSE;
+  return TRUE;
+}
+
+static gboolean
 topic_name_ok (const char *topic, GError **error)
 {
   gsize len = strlen (topic);
@@ -128,14 +141,19 @@ topic_name_ok (const char *topic, GError **error)
       g_set_error (error, IMP_ERROR, IMP_ERROR_BAD_REQUEST, "bad topic name length %" G_GSIZE_FORMAT, len);
       return FALSE;
     }
-  for (gsize i = 0; i < len; i++)
-    if (!g_ascii_isalnum (topic[i]) && strchr ("._-", topic[i]) == NULL)
-      {
-        g_set_error (error, IMP_ERROR, IMP_ERROR_BAD_REQUEST,
-                     "topic names take only letters, digits, '.', '_' and '-'");
-        return FALSE;
-      }
+  if (!name_chars_ok (topic))
+    {
+      g_set_error (error, IMP_ERROR, IMP_ERROR_BAD_REQUEST,
+                   "topic names take only letters, digits, '.', '_' and '-'");
+      return FALSE;
+    }
   return TRUE;
+}
+
+char *
+imp_bus_kafka_name (ImpBusKafka *bus, const char *name)
+{
+  return g_strconcat (bus->topic_prefix, name, NULL);
 }
 
 typedef enum {
@@ -261,9 +279,10 @@ imp_bus_kafka_ensure_topic (ImpBusKafka *bus, const char *topic, GError **error)
 }
 
 static gboolean
-produce (ImpBusKafka *bus, const char *topic, const char *key, GBytes *value,
+produce (ImpBusKafka *bus, const char *plain_topic, const char *key, GBytes *value,
          rd_kafka_headers_t *headers, DeliveryWait *wait, GError **error)
 {
+  g_autofree char *topic = imp_bus_kafka_name (bus, plain_topic);
   gsize len = 0;
   const void *data = value != NULL ? g_bytes_get_data (value, &len) : NULL;
   size_t key_len = key != NULL ? strlen (key) : 0;
@@ -371,9 +390,10 @@ kafka_subscribe (ImpBus *base, const char *topic, const char *group, GMainContex
                  GDestroyNotify destroy, GError **error)
 {
   ImpBusKafka *bus = (ImpBusKafka *) base;
+  g_autofree char *kafka_topic = imp_bus_kafka_name (bus, topic);
   ImpBusSubscription *sub;
 
-  if (!imp_bus_kafka_ensure_topic (bus, topic, error))
+  if (!imp_bus_kafka_ensure_topic (bus, kafka_topic, error))
     return NULL;
   sub = imp_bus_kafka_sub_new (bus, topic, group, context, max_batch, handler, user_data,
                                destroy, error);
@@ -451,6 +471,7 @@ kafka_free (ImpBus *base)
   g_cond_clear (&bus->dr_cond);
   g_free (bus->brokers);
   g_free (bus->client_id);
+  g_free (bus->topic_prefix);
   g_free (bus);
 }
 
@@ -487,11 +508,13 @@ bus_free_partial (ImpBusKafka *bus)
   g_cond_clear (&bus->dr_cond);
   g_free (bus->brokers);
   g_free (bus->client_id);
+  g_free (bus->topic_prefix);
   g_free (bus);
 }
 
 ImpBus *
-imp_bus_kafka_new (const char *brokers, const char *client_id, guint partitions, GError **error)
+imp_bus_kafka_new (const char *brokers, const char *client_id, const char *topic_prefix,
+                   guint partitions, GError **error)
 {
   ImpBusKafka *bus;
   rd_kafka_conf_t *conf;
@@ -505,11 +528,22 @@ imp_bus_kafka_new (const char *brokers, const char *client_id, guint partitions,
                    "kafka bus needs brokers and 1..10000 partitions");
       return NULL;
     }
+  if (topic_prefix == NULL)
+    topic_prefix = "";
+  /* Leaves room for the longest name we add (push.<gateway id>.dlq) under Kafka's limit. */
+  if (strlen (topic_prefix) > MAX_TOPIC_NAME / 2 || !name_chars_ok (topic_prefix))
+    {
+      g_set_error (error, IMP_ERROR, IMP_ERROR_BAD_REQUEST,
+                   "kafka topic prefix takes at most %d letters, digits, '.', '_' and '-'",
+                   MAX_TOPIC_NAME / 2);
+      return NULL;
+    }
 
   bus = g_new0 (ImpBusKafka, 1);
   bus->parent.vt = &kafka_vtable;
   bus->brokers = g_strdup (brokers);
   bus->client_id = g_strdup (client_id);
+  bus->topic_prefix = g_strdup (topic_prefix);
   bus->partitions = partitions;
   g_mutex_init (&bus->lock);
   g_mutex_init (&bus->dr_lock);
@@ -551,11 +585,15 @@ imp_bus_kafka_new (const char *brokers, const char *client_id, guint partitions,
       return NULL;
     }
   for (guint i = 0; i < G_N_ELEMENTS (fixed); i++)
-    if (!imp_bus_kafka_ensure_topic (bus, fixed[i], error))
-      {
-        bus_free_partial (bus);
-        return NULL;
-      }
+    {
+      g_autofree char *kafka_topic = imp_bus_kafka_name (bus, fixed[i]);
+
+      if (!imp_bus_kafka_ensure_topic (bus, kafka_topic, error))
+        {
+          bus_free_partial (bus);
+          return NULL;
+        }
+    }
   bus->poller = g_thread_try_new ("imp-kafka-dr", poller_main, bus, error);
   if (bus->poller == NULL)
     {

@@ -22,6 +22,7 @@ typedef struct {
   GHashTable *presence;   /* gint64 * -> GPtrArray of PresenceEntry */
   GHashTable *last_seen;  /* gint64 * -> gint64 * (unix ms) */
   GHashTable *revoked;    /* char * token id -> gint64 * (unix s) */
+  GHashTable *gateways;   /* char * gateway id -> ImpGatewayInfo (expires_ms: unix ms) */
   guint       writes;
 } ImpCacheMemory;
 
@@ -240,10 +241,67 @@ memory_token_is_revoked (ImpCache *base, const char *token_id)
 }
 
 static void
+memory_gateway_announce (ImpCache *base, const char *gateway_id, const char *tcp_address,
+                         const char *ws_url, guint n_connections, gint64 ttl_ms)
+{
+  ImpCacheMemory *self = (ImpCacheMemory *) base;
+  ImpGatewayInfo *info;
+
+  g_mutex_lock (&self->lock);
+  if (ttl_ms <= 0)
+    g_hash_table_remove (self->gateways, gateway_id);
+  else
+    {
+      info = g_new0 (ImpGatewayInfo, 1);
+      info->gateway_id = g_strdup (gateway_id);
+      info->tcp_address = g_strdup (tcp_address);
+      info->ws_url = g_strdup (ws_url);
+      info->n_connections = n_connections;
+      info->expires_ms = imp_now_ms () + ttl_ms;
+      g_hash_table_replace (self->gateways, info->gateway_id, info);
+    }
+  g_mutex_unlock (&self->lock);
+}
+
+static GPtrArray *
+memory_gateways_live (ImpCache *base)
+{
+  ImpCacheMemory *self = (ImpCacheMemory *) base;
+  GPtrArray *list = g_ptr_array_new_with_free_func ((GDestroyNotify) imp_gateway_info_free);
+  gint64 now = imp_now_ms ();
+  GHashTableIter iter;
+  ImpGatewayInfo *info;
+
+  g_mutex_lock (&self->lock);
+  g_hash_table_iter_init (&iter, self->gateways);
+  while (g_hash_table_iter_next (&iter, NULL, (gpointer *) &info))
+    {
+      ImpGatewayInfo *copy;
+
+      /* A gateway that stopped announcing (crashed) lapses: few entries, pruned on read. */
+      if (info->expires_ms <= now)
+        {
+          g_hash_table_iter_remove (&iter);
+          continue;
+        }
+      copy = g_new0 (ImpGatewayInfo, 1);
+      copy->gateway_id = g_strdup (info->gateway_id);
+      copy->tcp_address = g_strdup (info->tcp_address);
+      copy->ws_url = g_strdup (info->ws_url);
+      copy->n_connections = info->n_connections;
+      copy->expires_ms = info->expires_ms;
+      g_ptr_array_add (list, copy);
+    }
+  g_mutex_unlock (&self->lock);
+  return list;
+}
+
+static void
 memory_free (ImpCache *base)
 {
   ImpCacheMemory *self = (ImpCacheMemory *) base;
 
+  g_hash_table_unref (self->gateways);
   g_hash_table_unref (self->presence);
   g_hash_table_unref (self->last_seen);
   g_hash_table_unref (self->revoked);
@@ -260,6 +318,8 @@ static const ImpCacheVTable memory_vtable = {
   .presence_last_seen = memory_presence_last_seen,
   .token_revoke = memory_token_revoke,
   .token_is_revoked = memory_token_is_revoked,
+  .gateway_announce = memory_gateway_announce,
+  .gateways_live = memory_gateways_live,
 };
 
 ImpCache *
@@ -273,5 +333,7 @@ imp_cache_memory_new (void)
                                           (GDestroyNotify) g_ptr_array_unref);
   self->last_seen = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, g_free);
   self->revoked = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  self->gateways = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
+                                          (GDestroyNotify) imp_gateway_info_free);
   return &self->parent;
 }

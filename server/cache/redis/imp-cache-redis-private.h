@@ -31,6 +31,8 @@ typedef enum {
   IMP_REDIS_OP_TOKEN_REVOKE,
   IMP_REDIS_OP_SCAN,          /* read: gateways + last seen of one user */
   IMP_REDIS_OP_TOKEN_CHECK,   /* read */
+  IMP_REDIS_OP_GATEWAY_ANNOUNCE,
+  IMP_REDIS_OP_GATEWAYS,      /* read: the live gateway registry */
   IMP_REDIS_OP_STOP,
 } ImpRedisOpKind;
 
@@ -46,6 +48,7 @@ typedef struct {
   gint64          now_ms;
   gint64          last_seen_ms; /* -1: none stored */
   int             revoked;
+  GPtrArray      *infos;        /* ImpGatewayInfo (IMP_REDIS_OP_GATEWAYS) */
 } ImpRedisWaiter;
 
 typedef struct _ImpCacheRedis ImpCacheRedis;

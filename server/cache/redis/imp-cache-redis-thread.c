@@ -73,6 +73,35 @@ static const char SCAN_SCRIPT[] =
   "if ls then out[2] = ls end\n"
   "return out\n";
 
+/* KEYS: the registry hash. ARGV: gateway id, ttl ms, "<connections>\n<tcp>\n<ws>".
+ * The value starts with the expiry on Redis' clock; ttl 0 withdraws the gateway. */
+static const char ANNOUNCE_SCRIPT[] =
+  "local t = redis.call('TIME')\n"
+  "local now = t[1] * 1000 + math.floor(t[2] / 1000)\n"
+  "local ttl = tonumber(ARGV[2])\n"
+  "if ttl <= 0 then return redis.call('HDEL', KEYS[1], ARGV[1]) end\n"
+  "redis.call('HSET', KEYS[1], ARGV[1], string.format('%.0f', now + ttl) .. '\\n' .. ARGV[3])\n"
+  "if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end\n"
+  "return 1\n";
+
+/* KEYS: the registry hash. Returns {id, value, id, value, ...} of the live gateways and deletes
+ * the lapsed ones (atomically: never one an announcement just refreshed). */
+static const char GATEWAYS_SCRIPT[] =
+  "local t = redis.call('TIME')\n"
+  "local now = t[1] * 1000 + math.floor(t[2] / 1000)\n"
+  "local all = redis.call('HGETALL', KEYS[1])\n"
+  "local out = {}\n"
+  "local dead = {}\n"
+  "for i = 1, #all, 2 do\n"
+  "  local e = tonumber(string.match(all[i + 1], '^(%d+)')) or 0\n"
+  "  if e > now then out[#out + 1] = all[i]; out[#out + 1] = all[i + 1]\n"
+  "  else dead[#dead + 1] = all[i] end\n"
+  "end\n"
+  "for i = 1, #dead, 256 do\n"
+  "  redis.call('HDEL', KEYS[1], unpack(dead, i, math.min(i + 255, #dead)))\n"
+  "end\n"
+  "return out\n";
+
 static void start_connect (ImpCacheRedis *self);
 static void on_ready (ImpCacheRedis *self);
 
@@ -130,6 +159,44 @@ parse_scan (const redisReply *reply, ImpRedisWaiter *waiter)
 }
 
 static gboolean
+parse_gateways (const redisReply *reply, ImpRedisWaiter *waiter)
+{
+  g_autoptr(GPtrArray) list = g_ptr_array_new_with_free_func ((GDestroyNotify) imp_gateway_info_free);
+
+  if (reply->type != REDIS_REPLY_ARRAY || reply->elements % 2 != 0
+      || reply->elements > 2 * IMP_REDIS_MAX_GATEWAYS)
+    return FALSE;
+  for (size_t i = 0; i < reply->elements; i += 2)
+    {
+      const redisReply *id = reply->element[i];
+      const redisReply *value = reply->element[i + 1];
+      g_auto(GStrv) parts = NULL;
+      ImpGatewayInfo *info;
+      gint64 expires;
+      guint64 n;
+
+      if (id->type != REDIS_REPLY_STRING || value->type != REDIS_REPLY_STRING
+          || id->len == 0 || id->len > IMP_REDIS_MAX_ID_LEN || value->len > 4 * IMP_REDIS_MAX_ID_LEN
+          || memchr (id->str, '\0', id->len) != NULL || memchr (value->str, '\0', value->len) != NULL)
+        return FALSE;
+      parts = g_strsplit (value->str, "\n", 4);
+      if (g_strv_length (parts) != 4
+          || !g_ascii_string_to_signed (parts[0], 10, 0, G_MAXINT64, &expires, NULL)
+          || !g_ascii_string_to_unsigned (parts[1], 10, 0, G_MAXUINT, &n, NULL))
+        return FALSE;
+      info = g_new0 (ImpGatewayInfo, 1);
+      info->gateway_id = g_strdup (id->str);
+      info->expires_ms = expires;
+      info->n_connections = (guint) n;
+      info->tcp_address = g_strdup (parts[2]);
+      info->ws_url = g_strdup (parts[3]);
+      g_ptr_array_add (list, info);
+    }
+  waiter->infos = g_steal_pointer (&list);
+  return TRUE;
+}
+
+static gboolean
 complete_op (ImpCacheRedis *self, ImpRedisOp *op, const redisReply *reply)
 {
   gint64 n;
@@ -138,6 +205,11 @@ complete_op (ImpCacheRedis *self, ImpRedisOp *op, const redisReply *reply)
     {
     case IMP_REDIS_OP_SCAN:
       if (!parse_scan (reply, op->waiter))
+        return FALSE;
+      imp_redis_waiter_complete (op->waiter, TRUE);
+      return TRUE;
+    case IMP_REDIS_OP_GATEWAYS:
+      if (!parse_gateways (reply, op->waiter))
         return FALSE;
       imp_redis_waiter_complete (op->waiter, TRUE);
       return TRUE;
@@ -222,6 +294,13 @@ issue (ImpCacheRedis *self, ImpRedisOp *op)
       break;
     case IMP_REDIS_OP_TOKEN_CHECK:
       ARG ("EXISTS"), ARG (op->key);
+      break;
+    case IMP_REDIS_OP_GATEWAY_ANNOUNCE:
+      ARG ("EVAL"), ARG (ANNOUNCE_SCRIPT), ARG ("1"), ARG (op->key), ARG (op->field);
+      ARG (num), ARG (op->key2);
+      break;
+    case IMP_REDIS_OP_GATEWAYS:
+      ARG ("EVAL"), ARG (GATEWAYS_SCRIPT), ARG ("1"), ARG (op->key);
       break;
     case IMP_REDIS_OP_STOP:
       g_assert_not_reached ();

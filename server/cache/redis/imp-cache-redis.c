@@ -42,6 +42,7 @@ imp_redis_waiter_unref (ImpRedisWaiter *waiter)
   if (waiter == NULL || !g_atomic_ref_count_dec (&waiter->ref))
     return;
   g_strfreev (waiter->gateways);
+  g_clear_pointer (&waiter->infos, g_ptr_array_unref);
   g_mutex_clear (&waiter->lock);
   g_cond_clear (&waiter->cond);
   g_free (waiter);
@@ -125,12 +126,14 @@ imp_redis_op_fail (ImpCacheRedis *self, ImpRedisOp *op)
     case IMP_REDIS_OP_PRESENCE_ADD:
     case IMP_REDIS_OP_PRESENCE_REMOVE:
     case IMP_REDIS_OP_TOKEN_REVOKE:
+    case IMP_REDIS_OP_GATEWAY_ANNOUNCE:
       g_mutex_lock (&self->state_lock);
       self->stats.writes_dropped++;
       g_mutex_unlock (&self->state_lock);
       break;
     case IMP_REDIS_OP_SCAN:
     case IMP_REDIS_OP_TOKEN_CHECK:
+    case IMP_REDIS_OP_GATEWAYS:
       /* Counted by the caller, who knows whether it still waits. */
       imp_redis_waiter_complete (op->waiter, FALSE);
       break;
@@ -370,6 +373,48 @@ redis_token_is_revoked (ImpCache *base, const char *token_id)
   return revoked;
 }
 
+static char *
+gateways_key (ImpCacheRedis *self)
+{
+  return g_strdup_printf ("%sgateways", self->prefix);
+}
+
+/* Field = gateway id; value "<expiry ms>\n<connections>\n<tcp>\n<ws>" (imp_cache_gateway_announce
+ * has refused newlines in the parts). */
+static void
+redis_gateway_announce (ImpCache *base, const char *gateway_id, const char *tcp_address,
+                        const char *ws_url, guint n_connections, gint64 ttl_ms)
+{
+  ImpCacheRedis *self = (ImpCacheRedis *) base;
+  ImpRedisOp *op = op_new (IMP_REDIS_OP_GATEWAY_ANNOUNCE);
+
+  op->key = gateways_key (self);
+  op->field = g_strdup (gateway_id);
+  op->key2 = g_strdup_printf ("%u\n%s\n%s", n_connections, tcp_address, ws_url);
+  op->num = CLAMP (ttl_ms, 0, G_GINT64_CONSTANT (24) * 3600 * 1000);
+  post_write (self, op);
+}
+
+static GPtrArray *
+redis_gateways_live (ImpCache *base)
+{
+  ImpCacheRedis *self = (ImpCacheRedis *) base;
+  ImpRedisOp *op = op_new (IMP_REDIS_OP_GATEWAYS);
+  ImpRedisWaiter *waiter;
+  GPtrArray *list;
+
+  op->key = gateways_key (self);
+  waiter = run_read (self, op);
+  if (waiter == NULL || waiter->infos == NULL)
+    {
+      imp_redis_waiter_unref (waiter);
+      return g_ptr_array_new_with_free_func ((GDestroyNotify) imp_gateway_info_free);
+    }
+  list = g_steal_pointer (&waiter->infos);
+  imp_redis_waiter_unref (waiter);
+  return list;
+}
+
 static void
 redis_free (ImpCache *base)
 {
@@ -403,6 +448,8 @@ static const ImpCacheVTable redis_vtable = {
   .presence_last_seen = redis_presence_last_seen,
   .token_revoke = redis_token_revoke,
   .token_is_revoked = redis_token_is_revoked,
+  .gateway_announce = redis_gateway_announce,
+  .gateways_live = redis_gateways_live,
 };
 
 /* ---- construction ---- */

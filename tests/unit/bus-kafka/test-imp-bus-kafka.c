@@ -1,8 +1,8 @@
 /* test-imp-bus-kafka.c: the Kafka bus against librdkafka's mock cluster (in this process, one
  * per test): round trip, per-key order under concurrent publishers, redelivery of a refused
  * batch, offsets committed only after the handler's TRUE, dead letters, consumer groups,
- * unsubscribe from inside a handler. With IMPLUS_TEST_KAFKA=host:port, also a round trip
- * against a real broker. */
+ * unsubscribe from inside a handler, the topic prefix. With IMPLUS_TEST_KAFKA=host:port, also a
+ * round trip against a real broker (under a prefix of its own). */
 #include "bus/imp-bus.h"
 #include "bus/kafka/imp-bus-kafka.h"
 #include "imp-error.h"
@@ -25,6 +25,8 @@ static gint dead_letter_warnings;
 static const char *mock_topics[] = {
   IMP_TOPIC_CONVERSATION_MESSAGES, IMP_TOPIC_MESSAGE_ACKS, "t-order", "t-refuse", "t-commit",
   "t-poison", "t-poison.dlq", "t-groups", "t-quit",
+  /* What a bus with the prefix "p1." needs (see test_topic_prefix). */
+  "p1." IMP_TOPIC_CONVERSATION_MESSAGES, "p1." IMP_TOPIC_MESSAGE_ACKS, "p1.t-prefix", "p1.t-prefix.dlq",
 };
 
 static gboolean
@@ -104,7 +106,7 @@ fixture_setup (Fixture *f, gconstpointer data)
    * topics there: they are made here and the bus finds them in the metadata. */
   for (guint i = 0; i < G_N_ELEMENTS (mock_topics); i++)
     g_assert_cmpint (rd_kafka_mock_topic_create (f->mc, mock_topics[i], 8, 3), ==, 0);
-  f->bus = imp_bus_kafka_new (rd_kafka_mock_cluster_bootstraps (f->mc), "test", 8, &error);
+  f->bus = imp_bus_kafka_new (rd_kafka_mock_cluster_bootstraps (f->mc), "test", NULL, 8, &error);
   g_assert_no_error (error);
   g_assert_nonnull (f->bus);
 }
@@ -129,6 +131,8 @@ typedef struct {
   guint               refuse_first; /* refuse this many calls */
   gboolean            refuse_all;
   const char         *poison;       /* refuse any batch that holds this value */
+  const char         *expect_topic; /* if set, every record must carry this topic name */
+  guint               wrong_topic;  /* records that did not */
   gboolean            unsubscribe_in_handler;
   guint               destroyed;
 } Collector;
@@ -174,8 +178,11 @@ collector_handler (GPtrArray *records, gpointer user_data)
   g_array_append_val (c->call_times, now);
   for (guint i = 0; i < records->len; i++)
     {
-      char *v = value_string (g_ptr_array_index (records, i));
+      ImpBusRecord *rec = g_ptr_array_index (records, i);
+      char *v = value_string (rec);
 
+      if (c->expect_topic != NULL && g_strcmp0 (rec->topic, c->expect_topic) != 0)
+        c->wrong_topic++;
       g_string_append_printf (joined, "%s%s", i > 0 ? "," : "", v);
       if (c->poison != NULL && strcmp (v, c->poison) == 0)
         ok = FALSE;
@@ -618,11 +625,67 @@ test_bad_arguments (void)
 {
   g_autoptr(GError) error = NULL;
 
-  g_assert_null (imp_bus_kafka_new ("", "test", 8, &error));
+  g_assert_null (imp_bus_kafka_new ("", "test", NULL, 8, &error));
   g_assert_error (error, IMP_ERROR, IMP_ERROR_BAD_REQUEST);
   g_clear_error (&error);
-  g_assert_null (imp_bus_kafka_new ("127.0.0.1:1", "test", 0, &error));
+  g_assert_null (imp_bus_kafka_new ("127.0.0.1:1", "test", "", 0, &error));
   g_assert_error (error, IMP_ERROR, IMP_ERROR_BAD_REQUEST);
+  g_clear_error (&error);
+  /* Checked before any broker is asked: these fail at once. */
+  g_assert_null (imp_bus_kafka_new ("127.0.0.1:1", "test", "bad prefix/", 8, &error));
+  g_assert_error (error, IMP_ERROR, IMP_ERROR_BAD_REQUEST);
+  g_clear_error (&error);
+  {
+    g_autofree char *long_prefix = g_strnfill (200, 'p');
+
+    g_assert_null (imp_bus_kafka_new ("127.0.0.1:1", "test", long_prefix, 8, &error));
+    g_assert_error (error, IMP_ERROR, IMP_ERROR_BAD_REQUEST);
+  }
+}
+
+/* A bus with a prefix uses prefixed topics (the dead-letter topic too) and hands out the plain
+ * names; a bus without one sees the records under the prefixed names. */
+static void
+test_topic_prefix (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  ImpBus *pb = imp_bus_kafka_new (rd_kafka_mock_cluster_bootstraps (f->mc), "test-p", "p1.", 8,
+                                  &error);
+  Collector *c, *raw, *raw_dlq;
+  guint handler_id;
+
+  g_assert_no_error (error);
+  g_assert_nonnull (pb);
+  c = collector_new (pb);
+  raw = collector_new (f->bus);
+  raw_dlq = collector_new (f->bus);
+  c->poison = "poison";
+  c->expect_topic = "t-prefix";
+  raw->expect_topic = "p1.t-prefix";
+
+  handler_id = expect_dead_letters_begin ();
+  publish (pb, "t-prefix", "k", "a");
+  publish (pb, "t-prefix", "k", "poison");
+  publish (pb, "t-prefix", "k", "b");
+  collector_subscribe (c, "t-prefix", "g", 16);
+  collector_subscribe (raw, "p1.t-prefix", "raw", 16);
+  collector_subscribe (raw_dlq, "p1.t-prefix.dlq", "raw-dlq", 16);
+  wait_for (has_all, &(HasAll) { c->accepted, { "a", "b" } });
+  wait_for (has_all, &(HasAll) { raw->accepted, { "a", "poison", "b" } });
+  wait_for (has_all, &(HasAll) { raw_dlq->accepted, { "poison" } });
+  g_assert_cmpuint (c->wrong_topic, ==, 0);
+  g_assert_cmpuint (raw->wrong_topic, ==, 0);
+  g_assert_cmpuint (c->accepted->len, ==, 2);
+  g_assert_cmpuint (raw_dlq->accepted->len, ==, 1);
+  expect_dead_letters_end (handler_id);
+
+  collector_unsubscribe (c);
+  collector_unsubscribe (raw);
+  collector_unsubscribe (raw_dlq);
+  collector_free (c);
+  collector_free (raw);
+  collector_free (raw_dlq);
+  imp_bus_free (pb);
 }
 
 /* The partition count the brokers report for topic, or -1. */
@@ -654,8 +717,11 @@ test_real_broker (void)
   const char *brokers = g_getenv ("IMPLUS_TEST_KAFKA");
   g_autoptr(GError) error = NULL;
   g_autofree char *uuid = g_uuid_string_random ();
-  g_autofree char *topic = g_strdup_printf ("implus-test-%s", uuid);
+  g_autofree char *prefix = g_strdup_printf ("implus-test-%s.", uuid);
+  const char *topic = "t-real";
+  g_autofree char *kafka_topic = g_strconcat (prefix, topic, NULL);
   g_autofree char *dlq_topic = NULL;
+  g_autofree char *kafka_dlq_topic = NULL;
   ImpBus *bus;
   Collector *c, *dlq;
   guint handler_id;
@@ -666,7 +732,7 @@ test_real_broker (void)
                    "starts a broker on 127.0.0.1:39092)");
       return;
     }
-  bus = imp_bus_kafka_new (brokers, "test-real", 4, &error);
+  bus = imp_bus_kafka_new (brokers, "test-real", prefix, 4, &error);
   g_assert_no_error (error);
   c = collector_new (bus);
   c->poison = "poison";
@@ -676,7 +742,14 @@ test_real_broker (void)
   wait_for (has_all, &(HasAll) { c->accepted, { "x1", "x2" } });
   g_assert_cmpstr (g_ptr_array_index (c->accepted, 0), ==, "x1");
   g_assert_cmpstr (g_ptr_array_index (c->accepted, 1), ==, "x2");
-  g_assert_cmpint (topic_partitions (brokers, topic), ==, 4);
+  /* Created under the prefixed names only. */
+  g_assert_cmpint (topic_partitions (brokers, kafka_topic), ==, 4);
+  g_assert_cmpint (topic_partitions (brokers, topic), ==, -1);
+  {
+    g_autofree char *conv = g_strconcat (prefix, IMP_TOPIC_CONVERSATION_MESSAGES, NULL);
+
+    g_assert_cmpint (topic_partitions (brokers, conv), ==, 4);
+  }
 
   /* The Admin API creates the dead-letter topic on a real broker. */
   handler_id = expect_dead_letters_begin ();
@@ -688,7 +761,8 @@ test_real_broker (void)
   collector_subscribe (dlq, dlq_topic, "real-dlq", 16);
   wait_for (has_all, &(HasAll) { dlq->accepted, { "poison" } });
   g_assert_cmpint (g_atomic_int_get (&dead_letter_warnings), ==, 1);
-  g_assert_cmpint (topic_partitions (brokers, dlq_topic), ==, 4);
+  kafka_dlq_topic = g_strconcat (prefix, dlq_topic, NULL);
+  g_assert_cmpint (topic_partitions (brokers, kafka_dlq_topic), ==, 4);
   expect_dead_letters_end (handler_id);
 
   collector_unsubscribe (c);
@@ -711,6 +785,7 @@ main (int argc, char **argv)
   ADD ("/bus-kafka/dead-letter", test_dead_letter);
   ADD ("/bus-kafka/two-groups", test_two_groups);
   ADD ("/bus-kafka/unsubscribe-in-handler", test_unsubscribe_in_handler);
+  ADD ("/bus-kafka/topic-prefix", test_topic_prefix);
 #undef ADD
   g_test_add_func ("/bus-kafka/bad-arguments", test_bad_arguments);
   g_test_add_func ("/bus-kafka/real-broker", test_real_broker);

@@ -681,6 +681,76 @@ test_hung (void)
   server_cleanup (&own);
 }
 
+static guint
+n_live (ImpCache *cache, const char *gateway_id)
+{
+  g_autoptr(GPtrArray) live = imp_cache_gateways_live (cache);
+  guint n = 0;
+
+  for (guint i = 0; i < live->len; i++)
+    n += g_str_equal (((ImpGatewayInfo *) g_ptr_array_index (live, i))->gateway_id, gateway_id);
+  return n;
+}
+
+/* The gateway registry: announce, refresh, list (sorted, with the addresses), lapse, withdraw. */
+static void
+test_gateway_registry (void)
+{
+  g_autofree char *prefix = new_prefix ();
+  g_autoptr(ImpCache) cache = connect_cache (&shared, prefix);
+  g_autofree char *key = g_strdup_printf ("%sgateways", prefix);
+  redisReply *reply;
+  g_autoptr(GPtrArray) live = NULL;
+  ImpGatewayInfo *info;
+  gint64 deadline;
+
+  live = imp_cache_gateways_live (cache);
+  g_assert_cmpuint (live->len, ==, 0);
+  g_clear_pointer (&live, g_ptr_array_unref);
+
+  imp_cache_gateway_announce (cache, "gw-b", "127.0.0.1:8900", "ws://127.0.0.1:8902/websocket",
+                              7, 600000);
+  imp_cache_gateway_announce (cache, "gw-a", "10.0.0.2:8900", "ws://10.0.0.2:8902/websocket",
+                              1, 600000);
+  imp_cache_gateway_announce (cache, "gw-a", "10.0.0.2:8900", "ws://10.0.0.2:8902/websocket",
+                              3, 600000);   /* a refresh replaces the entry */
+  imp_cache_gateway_announce (cache, "gw-short", "h:1", "ws://h:2/", 0, 40);
+  /* Bad text is ignored, never stored. */
+  imp_cache_gateway_announce (cache, "gw\nbad", "h:1", "ws://h:2/", 0, 600000);
+  imp_cache_gateway_announce (cache, "", "h:1", "ws://h:2/", 0, 600000);
+
+  live = imp_cache_gateways_live (cache);
+  g_assert_cmpuint (live->len, >=, 2);
+  info = g_ptr_array_index (live, 0);
+  g_assert_cmpstr (info->gateway_id, ==, "gw-a");
+  g_assert_cmpstr (info->tcp_address, ==, "10.0.0.2:8900");
+  g_assert_cmpstr (info->ws_url, ==, "ws://10.0.0.2:8902/websocket");
+  g_assert_cmpuint (info->n_connections, ==, 3);
+  g_assert_cmpint (info->expires_ms, >, imp_now_ms () + 500000);
+  info = g_ptr_array_index (live, 1);
+  g_assert_cmpstr (info->gateway_id, ==, "gw-b");
+  g_assert_cmpuint (info->n_connections, ==, 7);
+  g_assert_cmpuint (n_live (cache, "gw\nbad") + n_live (cache, ""), ==, 0);
+
+  /* An entry that is not refreshed lapses by itself (a crashed gateway). */
+  deadline = g_get_monotonic_time () + DEADLINE_US;
+  while (n_live (cache, "gw-short") > 0 && g_get_monotonic_time () < deadline)
+    g_usleep (2000);
+  g_assert_cmpuint (n_live (cache, "gw-short"), ==, 0);
+  g_assert_cmpuint (n_live (cache, "gw-a"), ==, 1);
+
+  /* ttl 0 withdraws at once (a clean shutdown). */
+  imp_cache_gateway_announce (cache, "gw-b", "127.0.0.1:8900", "", 0, 0);
+  g_assert_cmpuint (n_live (cache, "gw-b"), ==, 0);
+  g_assert_cmpuint (n_live (cache, "gw-a"), ==, 1);
+
+  /* One hash for the registry, kept alive by the announcements (PEXPIRE). */
+  reply = sync_command (&shared, "PTTL %s", key);
+  g_assert_nonnull (reply);
+  g_assert_cmpint (reply->integer, >, 0);
+  freeReplyObject (reply);
+}
+
 static void
 skip_no_server (void)
 {
@@ -752,6 +822,7 @@ main (int argc, char **argv)
   add_server_test ("/cache-redis/flush-heals", test_flush_heals);
   add_server_test ("/cache-redis/outage", test_outage);
   add_server_test ("/cache-redis/hung", test_hung);
+  add_server_test ("/cache-redis/gateway-registry", test_gateway_registry);
   ret = g_test_run ();
   cleanup_shared ();
   g_free (redis_server_path);

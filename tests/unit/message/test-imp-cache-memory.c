@@ -176,6 +176,67 @@ test_threads (void)
     g_assert_true (is_offline (cache, u));
 }
 
+static guint
+n_live (ImpCache *cache, const char *gateway_id)
+{
+  g_autoptr(GPtrArray) live = imp_cache_gateways_live (cache);
+  guint n = 0;
+
+  for (guint i = 0; i < live->len; i++)
+    n += g_str_equal (((ImpGatewayInfo *) g_ptr_array_index (live, i))->gateway_id, gateway_id);
+  return n;
+}
+
+/* The gateway registry: announce, refresh, list (sorted, with the addresses), lapse, withdraw. */
+static void
+test_gateway_registry (void)
+{
+  g_autoptr(ImpCache) cache = imp_cache_memory_new ();
+  g_autoptr(GPtrArray) live = NULL;
+  ImpGatewayInfo *info;
+  gint64 deadline;
+
+  live = imp_cache_gateways_live (cache);
+  g_assert_cmpuint (live->len, ==, 0);
+  g_clear_pointer (&live, g_ptr_array_unref);
+
+  imp_cache_gateway_announce (cache, "gw-b", "127.0.0.1:8900", "ws://127.0.0.1:8902/websocket",
+                              7, 600000);
+  imp_cache_gateway_announce (cache, "gw-a", "10.0.0.2:8900", "ws://10.0.0.2:8902/websocket",
+                              1, 600000);
+  imp_cache_gateway_announce (cache, "gw-a", "10.0.0.2:8900", "ws://10.0.0.2:8902/websocket",
+                              3, 600000);   /* a refresh replaces the entry */
+  imp_cache_gateway_announce (cache, "gw-short", "h:1", "ws://h:2/", 0, 40);
+  /* Bad text is ignored, never stored. */
+  imp_cache_gateway_announce (cache, "gw\nbad", "h:1", "ws://h:2/", 0, 600000);
+  imp_cache_gateway_announce (cache, "", "h:1", "ws://h:2/", 0, 600000);
+
+  live = imp_cache_gateways_live (cache);
+  g_assert_cmpuint (live->len, >=, 2);
+  info = g_ptr_array_index (live, 0);
+  g_assert_cmpstr (info->gateway_id, ==, "gw-a");
+  g_assert_cmpstr (info->tcp_address, ==, "10.0.0.2:8900");
+  g_assert_cmpstr (info->ws_url, ==, "ws://10.0.0.2:8902/websocket");
+  g_assert_cmpuint (info->n_connections, ==, 3);
+  g_assert_cmpint (info->expires_ms, >, imp_now_ms () + 500000);
+  info = g_ptr_array_index (live, 1);
+  g_assert_cmpstr (info->gateway_id, ==, "gw-b");
+  g_assert_cmpuint (info->n_connections, ==, 7);
+  g_assert_cmpuint (n_live (cache, "gw\nbad") + n_live (cache, ""), ==, 0);
+
+  /* An entry that is not refreshed lapses by itself (a crashed gateway). */
+  deadline = g_get_monotonic_time () + DEADLINE_US;
+  while (n_live (cache, "gw-short") > 0 && g_get_monotonic_time () < deadline)
+    g_usleep (2000);
+  g_assert_cmpuint (n_live (cache, "gw-short"), ==, 0);
+  g_assert_cmpuint (n_live (cache, "gw-a"), ==, 1);
+
+  /* ttl 0 withdraws at once (a clean shutdown). */
+  imp_cache_gateway_announce (cache, "gw-b", "127.0.0.1:8900", "", 0, 0);
+  g_assert_cmpuint (n_live (cache, "gw-b"), ==, 0);
+  g_assert_cmpuint (n_live (cache, "gw-a"), ==, 1);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -185,5 +246,6 @@ main (int argc, char **argv)
   g_test_add_func ("/cache-memory/expiry", test_expiry);
   g_test_add_func ("/cache-memory/tokens", test_tokens);
   g_test_add_func ("/cache-memory/threads", test_threads);
+  g_test_add_func ("/cache-memory/gateway-registry", test_gateway_registry);
   return g_test_run ();
 }

@@ -128,6 +128,28 @@ test_order (void)
   assert_refused (&chat, 8192, IMP_ERROR_CONTENT_EMPTY);
 }
 
+/* Exactly one addressee: a user or a group. */
+static void
+test_group (void)
+{
+  Implus__ChatUp chat = valid_chat ();
+
+  chat.to_user_id = 0;
+  chat.group_id = 7;
+  g_assert_true (imp_chat_check (&chat, 1, 8192, NULL));
+  chat.to_user_id = 2;   /* both */
+  assert_refused (&chat, 8192, IMP_ERROR_BAD_REQUEST);
+  chat.to_user_id = 0;
+  chat.group_id = -7;
+  assert_refused (&chat, 8192, IMP_ERROR_BAD_REQUEST);
+  chat.group_id = 0;     /* neither */
+  assert_refused (&chat, 8192, IMP_ERROR_BAD_REQUEST);
+  /* The content rules are the same for groups. */
+  chat.group_id = 7;
+  chat.content = (char *) "";
+  assert_refused (&chat, 8192, IMP_ERROR_CONTENT_EMPTY);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -137,5 +159,6 @@ main (int argc, char **argv)
   g_test_add_func ("/chat-check/bad-request", test_bad_request);
   g_test_add_func ("/chat-check/content", test_content);
   g_test_add_func ("/chat-check/order", test_order);
+  g_test_add_func ("/chat-check/group", test_group);
   return g_test_run ();
 }

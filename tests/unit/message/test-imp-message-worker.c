@@ -60,6 +60,21 @@ flaky_delivery_record (ImpStore *base, gint64 user_id, const char *device_id, gi
   return imp_store_delivery_record (((FlakyStore *) base)->real, user_id, device_id, up_to_seq, error);
 }
 
+/* Delivered notices after an ACK read both streams. */
+static GPtrArray *
+flaky_stream_pull (ImpStore *base, gint64 user_id, gint64 after_seq, guint limit, GError **error)
+{
+  return imp_store_stream_pull (((FlakyStore *) base)->real, user_id, after_seq, limit, error);
+}
+
+static GPtrArray *
+flaky_history (ImpStore *base, gint64 user_id, const char *conversation_id, gint64 before_seq,
+               guint limit, GError **error)
+{
+  return imp_store_conversation_history (((FlakyStore *) base)->real, user_id, conversation_id,
+                                         before_seq, limit, error);
+}
+
 static void
 flaky_free (ImpStore *base)
 {
@@ -71,6 +86,8 @@ static const ImpStoreVTable flaky_vtable = {
   .free = flaky_free,
   .chat_commit = flaky_chat_commit,
   .delivery_record = flaky_delivery_record,
+  .stream_pull = flaky_stream_pull,
+  .conversation_history = flaky_history,
 };
 
 typedef struct {

@@ -574,7 +574,7 @@ test_group_roles (Fixture *f, gconstpointer data)
   {
     g_autoptr(GPtrArray) msgs = pull (f->store, m, gid, 0, &error);
     const char *events[] = { "group_created", "role_changed", "member_added", "member_removed",
-                             "owner_changed", "member_left" };
+                             "owner_transferred", "member_left" };
     g_assert_cmpuint (msgs->len, ==, G_N_ELEMENTS (events));
     for (guint i = 0; i < G_N_ELEMENTS (events); i++)
       {
