@@ -19,13 +19,22 @@ cd "$(dirname "$0")/.."
 BUILD_DIR=${BUILD_DIR:-build}
 ASAN_DIR=${ASAN_DIR:-build-asan}
 
+# The desktop client and its GUI scenarios (under Xvfb) are part of the suite; IMPLUS_GTK=0 leaves
+# them out. The sanitizer build covers everything but the GTK client (GTK under ASan needs
+# fontconfig suppressions and is slow: its GUI tests run in the normal build).
+deps="${IMPLUS_DEPS:-}"
+gtk_opt=-Dgtk=false
+if [ "${IMPLUS_GTK:-1}" != 0 ]; then
+  deps="$deps gtk"
+  gtk_opt=-Dgtk=true
+fi
 if [ "${IMPLUS_DISTRIBUTED:-1}" = 0 ]; then
-  scripts/install-deps.sh
   dist_opt=-Ddistributed=disabled
 else
-  IMPLUS_DEPS="${IMPLUS_DEPS:-} distributed" scripts/install-deps.sh
+  deps="$deps distributed"
   dist_opt=-Ddistributed=enabled
 fi
+IMPLUS_DEPS="$deps" scripts/install-deps.sh
 
 setup() { # dir, extra meson args...
   local dir=$1; shift
@@ -102,13 +111,13 @@ start_services() {
 status=0
 logs=()
 
-setup "$BUILD_DIR" "$dist_opt"
+setup "$BUILD_DIR" "$dist_opt" "$gtk_opt"
 start_services "$BUILD_DIR"
 meson test -C "$BUILD_DIR" --print-errorlogs --num-processes 2 || status=1
 logs+=("$BUILD_DIR/meson-logs/testlog.json")
 
 if [ "${IMPLUS_SKIP_ASAN:-0}" != 1 ]; then
-  setup "$ASAN_DIR" "$dist_opt" -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
+  setup "$ASAN_DIR" "$dist_opt" -Dgtk=false -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
   UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
     meson test -C "$ASAN_DIR" --print-errorlogs --num-processes 2 --timeout-multiplier 3 || status=1
   logs+=("$ASAN_DIR/meson-logs/testlog.json")
