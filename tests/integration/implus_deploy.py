@@ -316,7 +316,7 @@ class Distributed:
         if errors:
             raise h.ContractFailure("%s: process(es) did not start: %s" % (self.name, errors))
 
-    def warm_up(self, timeout=90):
+    def warm_up(self, timeout=int(os.environ.get("IMPLUS_E2E_WARMUP_S", "90"))):
         """A message each way between a client on gw1 and one on gw2, receipts and pushes awaited:
         the workers' and both gateways' consumer groups have their partitions."""
         if self.probe_ids is None:
@@ -340,8 +340,8 @@ class Distributed:
                                  dl.left())["receipt"]
                     if r.get("error_code"):
                         raise h.ContractFailure("%s warm-up: probe receipt with error %r" % (self.name, r))
-                    dst.wait(lambda e: "push" in e and e["push"]["message"].get("client_msg_id") == cid,
-                             dl.left())
+                    mid = r.get("msg_id")
+                    dst.wait(lambda e: "push" in e and e["push"]["message"].get("msg_id") == mid, dl.left())
                 except (TimeoutError, h.Closed) as e:
                     raise h.ContractFailure("%s warm-up: no receipt/push for the probe within %ds (%r): "
                                             "the Kafka consumer groups did not come up" %

@@ -112,7 +112,7 @@ def run_main(name, body):
     if DEPLOYMENT == "distributed":
         import implus_deploy
         implus_deploy.check_prerequisites()  # exits 77 (skip) or 1 with the reason
-        name += "[distributed]"
+        name += "-distributed"
     elif DEPLOYMENT != "embedded":
         log("IMPLUS_E2E_DEPLOYMENT=%r: expected embedded or distributed" % DEPLOYMENT)
         sys.exit(1)

@@ -22,6 +22,7 @@
 #define FLUSH_TIMEOUT_MS   10000
 #define MAX_VALUE_BYTES    (1000 * 1000)  /* below the brokers' default message.max.bytes */
 #define MAX_TOPIC_NAME     249            /* Kafka's own limit */
+#define VISIBLE_RETRY_US   (50 * 1000)
 
 typedef struct {
   gint                refs;     /* atomic: the waiter and the delivery report */
@@ -198,6 +199,27 @@ topic_mark_ready (ImpBusKafka *bus, const char *topic)
   g_mutex_unlock (&bus->lock);
 }
 
+/* The controller answers CreateTopics before every broker's metadata cache has the topic. A
+ * consumer that subscribes in that window is told "unknown topic" and looks again only at its
+ * next metadata refresh (topic.metadata.refresh.interval.ms, 5 min): so wait, within a deadline,
+ * until the metadata shows the topic. There is no event for this, hence the short retries. */
+static void
+wait_visible (ImpBusKafka *bus, const char *topic)
+{
+  gint64 end = g_get_monotonic_time () + (gint64) ADMIN_TIMEOUT_MS * 1000;
+
+  while (topic_exists (bus, topic, NULL) != TOPIC_EXISTS)
+    {
+      if (g_get_monotonic_time () >= end)
+        {
+          g_message ("bus: topic %s created but not in the metadata after %d ms", topic,
+                     ADMIN_TIMEOUT_MS);
+          return;
+        }
+      g_usleep (VISIBLE_RETRY_US);
+    }
+}
+
 gboolean
 imp_bus_kafka_ensure_topic (ImpBusKafka *bus, const char *topic, GError **error)
 {
@@ -266,6 +288,7 @@ imp_bus_kafka_ensure_topic (ImpBusKafka *bus, const char *topic, GError **error)
       if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
         g_debug ("bus: created topic %s with %u partitions", topic, bus->partitions);
       g_clear_pointer (&ev, rd_kafka_event_destroy);
+      wait_visible (bus, topic);
       topic_mark_ready (bus, topic);
       return TRUE;
     }

@@ -6,6 +6,7 @@
 #include "imp-convid.h"
 #include "imp-id.h"
 #include "imp-time.h"
+#include "implus-bus.pb-c.h"
 #include "../server/test-http-util.h"
 
 typedef struct {
@@ -13,6 +14,7 @@ typedef struct {
   ImpServerConfig  config;
   ImpStore        *store;
   ImpCache        *cache;
+  ImpBus          *bus;
   ImpAuth         *auth;
   SoupServer      *server;
   ImpMessageHttp  *http;
@@ -67,6 +69,8 @@ fixture_set_up (Fixture *f, gconstpointer data)
   f->config.max_http_body = 65536;
   f->server = soup_server_new (NULL, NULL);
   f->http = imp_message_http_new (f->server, &f->config, f->store, f->auth);
+  f->bus = imp_bus_local_new ();
+  imp_message_http_set_bus (f->http, f->bus, f->cache);
   g_assert_true (imp_http_listen (f->server, "127.0.0.1", 0, &f->port, &error));
   g_assert_no_error (error);
   f->session = soup_session_new ();
@@ -88,6 +92,7 @@ fixture_tear_down (Fixture *f, gconstpointer data)
   g_clear_pointer (&f->http, imp_message_http_free);
   g_clear_object (&f->server);
   g_clear_pointer (&f->auth, imp_auth_free);
+  g_clear_pointer (&f->bus, imp_bus_free);
   g_clear_pointer (&f->cache, imp_cache_free);
   g_clear_pointer (&f->store, imp_store_free);
   test_rm_dir (f->dir);
@@ -247,6 +252,177 @@ test_conversations_read (Fixture *f, gconstpointer data)
   expect_error (f, f->bob_token, "POST", "/conversations/read", "[1]", 400, "bad_request");
 }
 
+static gboolean
+on_ephemeral (GPtrArray *records, gpointer data)
+{
+  GPtrArray *into = data;
+
+  for (guint i = 0; i < records->len; i++)
+    {
+      ImpBusRecord *rec = g_ptr_array_index (records, i);
+      gsize len;
+      const guint8 *bytes = g_bytes_get_data (rec->value, &len);
+      Implus__Bus__GatewayRecord *gr = implus__bus__gateway_record__unpack (NULL, len, bytes);
+
+      g_assert_nonnull (gr);
+      g_assert_cmpint (gr->body_case, ==, IMPLUS__BUS__GATEWAY_RECORD__BODY_EPHEMERAL);
+      g_ptr_array_add (into, gr);
+    }
+  return TRUE;
+}
+
+static void
+gateway_record_free (gpointer p)
+{
+  implus__bus__gateway_record__free_unpacked (p, NULL);
+}
+
+static gboolean
+wait_records (GPtrArray *seen, guint n)
+{
+  gint64 deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+
+  while (seen->len < n && g_get_monotonic_time () < deadline)
+    g_main_context_iteration (NULL, FALSE);
+  return seen->len >= n;
+}
+
+/* POST /conversations/read announces the move: ReadUpdate to the reader's devices (with unread)
+ * and to the peer (in the peer's numbering). */
+static void
+test_read_announced (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GPtrArray) seen = g_ptr_array_new_with_free_func (gateway_record_free);
+  g_autofree char *topic = imp_bus_push_topic ("gw1");
+  g_autofree char *body = g_strdup_printf ("{\"conversation_id\": \"%s\", \"seq\": 3}", f->conv);
+  g_autoptr(JsonNode) reply = NULL;
+  g_autoptr(GError) error = NULL;
+  ImpBusSubscription *sub;
+  gboolean to_bob = FALSE, to_alice = FALSE;
+  guint status = 0;
+
+  imp_cache_presence_add (f->cache, f->alice, "gw1", 1, 600000);
+  imp_cache_presence_add (f->cache, f->bob, "gw1", 2, 600000);
+  sub = imp_bus_subscribe (f->bus, topic, "gw1", NULL, 16, on_ephemeral, seen, NULL, &error);
+  g_assert_no_error (error);
+  reply = test_http (f->session, f->port, "POST", "/conversations/read", body, -1, f->bob_token,
+                     &status);
+  g_assert_cmpuint (status, ==, 200);
+  g_assert_true (wait_records (seen, 2));
+  for (guint i = 0; i < seen->len; i++)
+    {
+      Implus__Bus__GatewayEphemeral *e = ((Implus__Bus__GatewayRecord *) g_ptr_array_index (seen, i))->ephemeral;
+      Implus__ReadUpdate *u;
+
+      g_assert_cmpint (e->envelope->body_case, ==, IMPLUS__ENVELOPE__BODY_READ_UPDATE);
+      u = e->envelope->read_update;
+      g_assert_cmpstr (u->conversation_id, ==, f->conv);
+      g_assert_cmpint (u->user_id, ==, f->bob);
+      g_assert_cmpint (u->read_seq, ==, 3);
+      g_assert_cmpuint (e->exclude_conn_id, ==, 0);
+      if (e->user_id == f->bob)
+        {
+          to_bob = TRUE;
+          g_assert_cmpint (u->unread, ==, 2);
+        }
+      else
+        {
+          g_assert_cmpint (e->user_id, ==, f->alice);
+          to_alice = TRUE;
+        }
+    }
+  g_assert_true (to_bob && to_alice);
+  imp_bus_unsubscribe (f->bus, sub);
+}
+
+/* GET /groups/sync pages the member's window; /conversations lists the group; read works on it. */
+static void
+test_groups (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(ImpGroupChange) change = NULL;
+  g_autoptr(ImpGroupRecord) group = NULL;
+  g_autoptr(JsonNode) n1 = NULL, n2 = NULL, n3 = NULL, n4 = NULL;
+  g_autofree char *conv = NULL, *path = NULL, *path2 = NULL, *body = NULL, *bad = NULL;
+  JsonObject *o, *c = NULL;
+  JsonArray *msgs, *convs;
+  gint64 last, after = 0;
+  guint status = 0, total = 0;
+
+  change = imp_store_group_create (f->store, f->alice, "team", &f->bob, 1, 100, f->ids,
+                                   imp_now_ms (), &error);
+  g_assert_no_error (error);
+  conv = imp_convid_group (change->group_id);
+  for (int i = 0; i < 3; i++)
+    {
+      g_autofree char *id = imp_uuid_new ();
+      ImpChatRequest req = { f->alice, 0, id, "to the team", 1, imp_id_gen_next (f->ids),
+                             imp_now_ms (), change->group_id };
+      ImpChatResult res = { 0 };
+
+      g_assert_true (imp_store_chat_commit (f->store, &req, 1, &res, &error));
+      g_assert_cmpint (res.error_code, ==, 0);
+      imp_chat_result_clear (&res);
+    }
+  group = imp_store_group_get (f->store, change->group_id, &error);
+  g_assert_no_error (error);
+  last = group->last_seq;
+
+  /* Paged (page max 4), ascending, every row a group message, up to max_seq. */
+  do
+    {
+      g_autoptr(JsonNode) page = NULL;
+
+      g_free (path);
+      path = g_strdup_printf ("/groups/sync?conversation_id=%s&after=%" G_GINT64_FORMAT, conv, after);
+      o = get_ok (f, f->bob_token, path, &page);
+      g_assert_cmpint (json_object_get_int_member (o, "max_seq"), ==, last);
+      msgs = json_object_get_array_member (o, "messages");
+      for (guint i = 0; i < json_array_get_length (msgs); i++)
+        {
+          JsonObject *m = json_array_get_object_element (msgs, i);
+
+          g_assert_cmpint (json_object_get_int_member (m, "seq"), >, after);
+          after = json_object_get_int_member (m, "seq");
+          g_assert_cmpint (json_object_get_int_member (m, "group_id"), ==, change->group_id);
+          g_assert_cmpstr (json_object_get_string_member (m, "conversation_id"), ==, conv);
+          total++;
+        }
+      if (!json_object_get_boolean_member (o, "has_more"))
+        break;
+      g_assert_cmpuint (json_array_get_length (msgs), ==, 4);
+    }
+  while (total < 1000);
+  g_assert_cmpint (after, ==, last);
+  g_assert_cmpuint (total, >=, 3);
+
+  /* Never a member: 403 not_member; not a group id: 400. */
+  expect_error (f, f->carol_token, "GET", path, NULL, 403, "not_member");
+  path2 = g_strdup_printf ("/groups/sync?conversation_id=%s", f->conv);
+  expect_error (f, f->bob_token, "GET", path2, NULL, 400, "bad_request");
+
+  convs = json_object_get_array_member (get_ok (f, f->bob_token, "/conversations", &n1),
+                                        "conversations");
+  for (guint i = 0; i < json_array_get_length (convs); i++)
+    if (g_str_equal (json_object_get_string_member (json_array_get_object_element (convs, i),
+                                                    "conversation_id"), conv))
+      c = json_array_get_object_element (convs, i);
+  g_assert_nonnull (c);
+  g_assert_cmpstr (json_object_get_string_member (c, "kind"), ==, "group");
+  g_assert_cmpint (json_object_get_int_member (c, "group_id"), ==, change->group_id);
+  g_assert_cmpstr (json_object_get_string_member (c, "name"), ==, "team");
+  g_assert_cmpint (json_object_get_int_member (c, "last_seq"), ==, last);
+  g_assert_cmpint (json_object_get_int_member (c, "unread"), >=, 3);
+
+  body = g_strdup_printf ("{\"conversation_id\": \"%s\", \"seq\": %" G_GINT64_FORMAT "}", conv, last);
+  n2 = test_http (f->session, f->port, "POST", "/conversations/read", body, -1, f->bob_token, &status);
+  g_assert_cmpuint (status, ==, 200);
+  g_assert_cmpint (json_object_get_int_member (json_node_get_object (n2), "read_seq"), ==, last);
+  g_assert_cmpint (json_object_get_int_member (json_node_get_object (n2), "unread"), ==, 0);
+  bad = g_strdup_printf ("{\"conversation_id\": \"%s\", \"seq\": 1}", conv);
+  expect_error (f, f->carol_token, "POST", "/conversations/read", bad, 403, "not_member");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -255,5 +431,9 @@ main (int argc, char **argv)
   g_test_add ("/message-http/history", Fixture, NULL, fixture_set_up, test_history, fixture_tear_down);
   g_test_add ("/message-http/conversations-read", Fixture, NULL, fixture_set_up,
               test_conversations_read, fixture_tear_down);
+  g_test_add ("/message-http/read-announced", Fixture, NULL, fixture_set_up, test_read_announced,
+              fixture_tear_down);
+  g_test_add ("/message-http/groups", Fixture, NULL, fixture_set_up, test_groups,
+              fixture_tear_down);
   return g_test_run ();
 }

@@ -526,6 +526,151 @@ test_store_unavailable (Fixture *f, gconstpointer data)
     g_assert_cmpint (((ImpMessageRecord *) g_ptr_array_index (rows, i))->seq, ==, i + 1);
 }
 
+static void
+publish_group_chat (Fixture *f, guint64 conn, gint64 sender, gint64 group_id,
+                    const char *client_msg_id, const char *content)
+{
+  Implus__ChatUp chat = IMPLUS__CHAT_UP__INIT;
+  Implus__Bus__Chat rec = IMPLUS__BUS__CHAT__INIT;
+  g_autofree char *key = imp_convid_group (group_id);
+  g_autoptr(GBytes) bytes = NULL;
+  gsize size;
+  guint8 *buf;
+
+  chat.client_msg_id = (char *) client_msg_id;
+  chat.group_id = group_id;
+  chat.content = (char *) content;
+  rec.gateway_id = (char *) "gw1";
+  rec.conn_id = conn;
+  rec.user_id = sender;
+  rec.device_id = (char *) "dev";
+  rec.chat = &chat;
+  size = implus__bus__chat__get_packed_size (&rec);
+  buf = g_malloc (size);
+  implus__bus__chat__pack (&rec, buf);
+  bytes = g_bytes_new_take (buf, size);
+  g_assert_true (imp_bus_publish (f->bus, IMP_TOPIC_CONVERSATION_MESSAGES, key, bytes, NULL));
+}
+
+static guint
+n_group_pushes (Fixture *f, const char *gateway)
+{
+  guint n = 0;
+
+  for (guint i = 0; i < f->seen->len; i++)
+    {
+      Seen *s = g_ptr_array_index (f->seen, i);
+
+      n += s->rec->body_case == IMPLUS__BUS__GATEWAY_RECORD__BODY_GROUP_PUSH &&
+           g_str_equal (s->gateway, gateway);
+    }
+  return n;
+}
+
+static const Implus__Bus__GatewayGroupPush *
+group_push_on (Fixture *f, const char *gateway)
+{
+  for (guint i = 0; i < f->seen->len; i++)
+    {
+      Seen *s = g_ptr_array_index (f->seen, i);
+
+      if (s->rec->body_case == IMPLUS__BUS__GATEWAY_RECORD__BODY_GROUP_PUSH &&
+          g_str_equal (s->gateway, gateway))
+        return s->rec->group_push;
+    }
+  return NULL;
+}
+
+/* The store's refusals become explicit receipts: MUTED says until when (ISO 8601, UTC). */
+static void
+test_social_refusals (Fixture *f, gconstpointer data)
+{
+  g_autofree char *id1 = imp_uuid_new ();
+  g_autofree char *id2 = imp_uuid_new ();
+  g_autoptr(GError) error = NULL;
+  const Implus__SendReceipt *r;
+
+  g_assert_true (imp_store_user_set_muted (f->store, f->alice, G_GINT64_CONSTANT (1893456000000),
+                                           &error));
+  publish_chat (f, "gw1", 10, f->alice, f->bob, id1, "shh");
+  wait_for (&(Cond) { f, id1, NULL, 0, 0 });
+  r = find_receipt (f, id1);
+  g_assert_cmpint (r->error_code, ==, IMP_ERROR_MUTED);
+  g_assert_cmpstr (r->error_reason, ==, "muted until 2030-01-01T00:00:00Z");
+  g_assert_cmpint (r->seq, ==, 0);
+
+  g_assert_true (imp_store_user_set_muted (f->store, f->alice, 0, &error));
+  g_assert_true (imp_store_block (f->store, f->bob, f->alice, imp_now_ms (), &error));
+  publish_chat (f, "gw1", 10, f->alice, f->bob, id2, "hello?");
+  wait_for (&(Cond) { f, id2, NULL, 0, 0 });
+  r = find_receipt (f, id2);
+  g_assert_cmpint (r->error_code, ==, IMP_ERROR_BLOCKED);
+  g_assert_cmpuint (n_pushes (f, "gw1", f->bob), ==, 0);
+}
+
+/* A group send: the receipt carries the conversation seq; one GatewayGroupPush per live gateway
+ * (the origin's excludes the sending connection); a non-member gets NOT_MEMBER and no push. */
+static void
+test_group (Fixture *f, gconstpointer data)
+{
+  g_autofree char *id1 = imp_uuid_new ();
+  g_autofree char *id2 = imp_uuid_new ();
+  g_autofree char *id3 = imp_uuid_new ();
+  g_autofree char *conv = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(ImpGroupChange) change = NULL;
+  g_autoptr(ImpGroupRecord) group = NULL;
+  g_autoptr(ImpIdGen) ids = imp_id_gen_new (9);
+  const Implus__SendReceipt *r;
+  const Implus__Bus__GatewayGroupPush *gp;
+  gint64 carol = 0;
+
+  imp_cache_gateway_announce (f->cache, "gw1", "h:1", "ws://h:2/", 0, 600000);
+  imp_cache_gateway_announce (f->cache, "gw2", "h:3", "ws://h:4/", 0, 600000);
+  g_assert_true (imp_store_user_create (f->store, "carol", "Carol", "x", imp_now_ms (), &carol, &error));
+  change = imp_store_group_create (f->store, f->alice, "g", &f->bob, 1, 10, ids, imp_now_ms (), &error);
+  g_assert_no_error (error);
+  conv = imp_convid_group (change->group_id);
+  group = imp_store_group_get (f->store, change->group_id, &error);
+  g_assert_no_error (error);
+
+  publish_group_chat (f, 10, f->alice, change->group_id, id1, "hi all");
+  wait_for (&(Cond) { f, id1, NULL, 0, 0 });
+  r = find_receipt (f, id1);
+  g_assert_cmpint (r->error_code, ==, 0);
+  g_assert_cmpint (r->seq, ==, group->last_seq + 1);
+  g_assert_cmpstr (r->conversation_id, ==, conv);
+
+  /* The refused send is published after the good one's pushes (same key: in order). */
+  publish_group_chat (f, 30, carol, change->group_id, id2, "me too");
+  publish_group_chat (f, 10, f->alice, change->group_id, id3, "second");
+  wait_for (&(Cond) { f, id3, NULL, 0, 0 });
+  {
+    gboolean expired = FALSE;
+    guint t = g_timeout_add (DEADLINE_MS, deadline_hit, &expired);
+
+    while ((n_group_pushes (f, "gw1") < 2 || n_group_pushes (f, "gw2") < 2) && !expired)
+      g_main_context_iteration (NULL, TRUE);
+    if (!expired)
+      g_source_remove (t);
+  }
+  r = find_receipt (f, id2);
+  g_assert_nonnull (r);
+  g_assert_cmpint (r->error_code, ==, IMP_ERROR_NOT_MEMBER);
+  g_assert_cmpuint (n_group_pushes (f, "gw1"), ==, 2);
+  g_assert_cmpuint (n_group_pushes (f, "gw2"), ==, 2);
+  /* No per-member push records at all. */
+  g_assert_cmpuint (n_pushes (f, "gw1", f->bob) + n_pushes (f, "gw1", f->alice), ==, 0);
+  gp = group_push_on (f, "gw1");
+  g_assert_cmpint (gp->group_id, ==, change->group_id);
+  g_assert_cmpuint (gp->exclude_conn_id, ==, 10);
+  g_assert_cmpstr (gp->message->content, ==, "hi all");
+  g_assert_cmpint (gp->message->seq, ==, group->last_seq + 1);
+  g_assert_cmpint (gp->message->group_id, ==, change->group_id);
+  gp = group_push_on (f, "gw2");
+  g_assert_cmpuint (gp->exclude_conn_id, ==, 0);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -535,6 +680,10 @@ main (int argc, char **argv)
    * here, criticals still are. */
   g_log_set_always_fatal (G_LOG_FATAL_MASK | G_LOG_LEVEL_CRITICAL);
   g_test_add ("/message-worker/flow", Fixture, NULL, fixture_set_up, test_flow, fixture_tear_down);
+  g_test_add ("/message-worker/social-refusals", Fixture, NULL, fixture_set_up,
+              test_social_refusals, fixture_tear_down);
+  g_test_add ("/message-worker/group", Fixture, NULL, fixture_set_up, test_group,
+              fixture_tear_down);
   g_test_add ("/message-worker/duplicate", Fixture, NULL, fixture_set_up, test_duplicate,
               fixture_tear_down);
   g_test_add ("/message-worker/refused", Fixture, NULL, fixture_set_up, test_refused,
