@@ -21,6 +21,7 @@ struct _ImpUiApplication
   char           *server;      /* the address the client was made for */
   GCancellable   *cancellable;
   guint           changed_idle;
+  GHashTable     *members_loaded;  /* gint64 group ids whose member names were fetched */
 };
 
 G_DEFINE_FINAL_TYPE (ImpUiApplication, imp_ui_application, ADW_TYPE_APPLICATION)
@@ -93,6 +94,98 @@ imp_ui_application_user_name (ImpUiApplication *self, gint64 user_id)
   char *name = mirror ? imp_mirror_user_name (mirror, user_id) : NULL;
 
   return name ? name : g_strdup_printf ("#%" G_GINT64_FORMAT, user_id);
+}
+
+/* ---- group member names ---- */
+
+static void
+members_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  ImpUiApplication *self = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonObject) answer = imp_client_social_finish (IMP_CLIENT (source), result, &error);
+  ImpMirror *mirror = imp_client_get_mirror (IMP_CLIENT (source));
+  JsonArray *members;
+
+  if (answer == NULL)
+    {
+      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        g_debug ("group members: %s", error->message);
+      return;
+    }
+  if (mirror == NULL || !json_object_has_member (answer, "members")
+      || (members = json_object_get_array_member (answer, "members")) == NULL)
+    return;
+  for (guint i = 0; i < json_array_get_length (members); i++)
+    {
+      JsonObject *m = json_array_get_object_element (members, i);
+      const char *name = m ? json_object_get_string_member_with_default (m, "username", NULL) : NULL;
+      gint64 id = m ? json_object_get_int_member_with_default (m, "user_id", 0) : 0;
+
+      if (name != NULL && id > 0)
+        imp_mirror_user_put (mirror, id, name, NULL);
+    }
+  emit_changed (self);
+}
+
+void
+imp_ui_application_load_members (ImpUiApplication *self, gint64 group_id, gboolean force)
+{
+  g_autoptr(JsonObject) args = NULL;
+  gint64 *key;
+
+  if (!imp_ui_application_is_signed_in (self) || group_id <= 0)
+    return;
+  if (!force && g_hash_table_contains (self->members_loaded, &group_id))
+    return;
+  key = g_new (gint64, 1);
+  *key = group_id;
+  g_hash_table_add (self->members_loaded, key);
+  args = json_object_new ();
+  json_object_set_int_member (args, "group_id", group_id);
+  imp_client_social_async (self->client, IMP_SOCIAL_GROUP_MEMBERS, args, self->cancellable, members_cb, self);
+}
+
+char *
+imp_ui_application_describe_event (ImpUiApplication *self, const char *content)
+{
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_autofree char *who = NULL, *by = NULL;
+  JsonObject *o;
+  const char *event;
+
+  if (content == NULL || !json_parser_load_from_data (parser, content, -1, NULL)
+      || !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
+    return g_strdup (_("Group changed"));
+  o = json_node_get_object (json_parser_get_root (parser));
+  event = json_object_get_string_member_with_default (o, "event", "");
+  who = imp_ui_application_user_name (self, json_object_get_int_member_with_default (o, "user_id", 0));
+  by = imp_ui_application_user_name (self, json_object_get_int_member_with_default (o, "by", 0));
+  if (g_str_equal (event, "group_created"))
+    /* TRANSLATORS: a group event; %s is who created it */
+    return g_strdup_printf (_("%s created the group"), by);
+  if (g_str_equal (event, "member_added"))
+    /* TRANSLATORS: a group event: first %s was added by second %s */
+    return g_strdup_printf (_("%s was added by %s"), who, by);
+  if (g_str_equal (event, "member_removed"))
+    /* TRANSLATORS: a group event: first %s was removed by second %s */
+    return g_strdup_printf (_("%s was removed by %s"), who, by);
+  if (g_str_equal (event, "member_left"))
+    return g_strdup_printf (_("%s left the group"), who);
+  if (g_str_equal (event, "role_changed"))
+    {
+      const char *role = json_object_get_string_member_with_default (o, "role", "");
+      return g_strdup_printf (g_str_equal (role, "admin") ? _("%s is now an admin") : _("%s is now a member"), who);
+    }
+  if (g_str_equal (event, "owner_transferred"))
+    return g_strdup_printf (_("%s is now the owner"), who);
+  if (g_str_equal (event, "member_muted"))
+    return g_strdup_printf (_("%s was muted"), who);
+  if (g_str_equal (event, "member_unmuted"))
+    return g_strdup_printf (_("%s can write again"), who);
+  if (g_str_equal (event, "group_dissolved"))
+    return g_strdup (_("The group was dissolved"));
+  return g_strdup (_("Group changed"));
 }
 
 /* ---- read positions ---- */
@@ -173,13 +266,25 @@ notify_message (ImpUiApplication *self, ImpMessage *msg)
   g_autofree char *name = NULL;
   GtkWindow *win = main_window (self);
 
-  if (!g_settings_get_boolean (self->settings, "notifications"))
+  if (!g_settings_get_boolean (self->settings, "notifications") || msg->content_type == IMP_CONTENT_TYPE_SYSTEM)
     return;
   if (win != NULL && gtk_window_is_active (win))
     return;
   name = imp_ui_application_user_name (self, msg->sender_id);
-  n = g_notification_new (name);
-  g_notification_set_body (n, msg->content);
+  if (msg->group_id != 0)
+    {
+      ImpMirror *mirror = imp_client_get_mirror (self->client);
+      g_autofree char *group = mirror ? imp_mirror_group_name (mirror, msg->conversation_id) : NULL;
+      g_autofree char *body = g_strdup_printf ("%s: %s", name, msg->content);
+
+      n = g_notification_new (group ? group : name);
+      g_notification_set_body (n, body);
+    }
+  else
+    {
+      n = g_notification_new (name);
+      g_notification_set_body (n, msg->content);
+    }
   g_notification_set_default_action_and_target (n, "app.open-conversation", "s", msg->conversation_id);
   g_application_send_notification (G_APPLICATION (self), msg->conversation_id, n);
 }
@@ -191,6 +296,14 @@ message_received_cb (ImpClient *client, ImpMessage *msg, gpointer user_data)
 
   if (msg->sender_id != imp_client_get_user_id (client))
     notify_message (self, msg);
+  /* Names of group members come from the member list: fetch it when a stranger writes, and
+   * again when the membership changed. */
+  if (msg->group_id != 0)
+    {
+      g_autofree char *known = imp_mirror_user_name (imp_client_get_mirror (client), msg->sender_id);
+      imp_ui_application_load_members (self, msg->group_id,
+                                       known == NULL || msg->content_type == IMP_CONTENT_TYPE_SYSTEM);
+    }
   emit_changed (self);
 }
 
@@ -249,6 +362,7 @@ drop_client (ImpUiApplication *self)
   g_clear_object (&self->cancellable);
   self->cancellable = g_cancellable_new ();
   g_clear_object (&self->index);
+  g_hash_table_remove_all (self->members_loaded);
   if (self->client != NULL)
     {
       g_signal_handlers_disconnect_by_data (self->client, self);
@@ -567,6 +681,7 @@ imp_ui_application_finalize (GObject *object)
   g_clear_object (&self->cancellable);
   g_clear_object (&self->settings);
   g_free (self->server);
+  g_clear_pointer (&self->members_loaded, g_hash_table_unref);
   G_OBJECT_CLASS (imp_ui_application_parent_class)->finalize (object);
 }
 
@@ -592,4 +707,5 @@ static void
 imp_ui_application_init (ImpUiApplication *self)
 {
   self->cancellable = g_cancellable_new ();
+  self->members_loaded = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, NULL);
 }

@@ -42,5 +42,10 @@ gboolean        imp_ui_application_sign_in_finish (ImpUiApplication *self, GAsyn
 void            imp_ui_application_mark_read (ImpUiApplication *self, const char *conversation_id, gint64 seq);
 /* A display name for a user id (cached username or "#id"). */
 char           *imp_ui_application_user_name (ImpUiApplication *self, gint64 user_id);
+/* Fetches a group's members (GET /groups/members) into the user cache, once per group unless
+ * force; "conversations-changed" follows so sender names are redrawn. */
+void            imp_ui_application_load_members (ImpUiApplication *self, gint64 group_id, gboolean force);
+/* A group system message (content_type 99, JSON) as a sentence. */
+char           *imp_ui_application_describe_event (ImpUiApplication *self, const char *content);
 
 G_END_DECLS

@@ -30,6 +30,7 @@ struct _ImpUiChatView
   /* Owned */
   char              *conversation_id;
   gint64             peer_id;
+  gint64             group_id;       /* a group conversation, else 0 */
   gint64             oldest_seq;     /* oldest loaded message, 0 = none */
   gboolean           loading_draft;
   guint              scroll_idle;
@@ -82,6 +83,35 @@ clear_list (ImpUiChatView *self)
     gtk_list_box_remove (self->message_list, child);
 }
 
+/* A group system event, centred like a separator. */
+static void
+add_event_row (ImpUiChatView *self, const ImpMessage *m)
+{
+  g_autofree char *text = imp_ui_application_describe_event (self->app, m->content);
+  GtkWidget *row = gtk_list_box_row_new ();
+  GtkWidget *label = gtk_label_new (text);
+
+  gtk_widget_add_css_class (label, "dim-label");
+  gtk_widget_add_css_class (label, "caption");
+  gtk_label_set_wrap (GTK_LABEL (label), TRUE);
+  gtk_widget_set_margin_top (label, 3);
+  gtk_widget_set_margin_bottom (label, 3);
+  gtk_list_box_row_set_child (GTK_LIST_BOX_ROW (row), label);
+  gtk_list_box_row_set_activatable (GTK_LIST_BOX_ROW (row), FALSE);
+  gtk_list_box_row_set_selectable (GTK_LIST_BOX_ROW (row), FALSE);
+  gtk_widget_set_name (row, "group-event");
+  gtk_list_box_append (self->message_list, row);
+}
+
+/* Queues text for this conversation (one-to-one or group) in the outbox. */
+static char *
+queue_send (ImpUiChatView *self, ImpClient *client, const char *text, GError **error)
+{
+  if (self->group_id != 0)
+    return imp_client_send_group (client, self->group_id, text, error);
+  return imp_client_send (client, self->peer_id, text, error);
+}
+
 static void
 add_day_separator (ImpUiChatView *self, GDateTime *day)
 {
@@ -130,10 +160,10 @@ retry_cb (ImpUiMessageRow *row, gpointer user_data)
   g_autoptr(GError) error = NULL;
   g_autofree char *cmid = NULL;
 
-  if (client == NULL || index == NULL || self->peer_id == 0)
+  if (client == NULL || index == NULL || (self->peer_id == 0 && self->group_id == 0))
     return;
   /* A failed row is never resent by the engine: queue a new message, drop the failed one. */
-  cmid = imp_client_send (client, self->peer_id, imp_ui_message_row_get_content (row), &error);
+  cmid = queue_send (self, client, imp_ui_message_row_get_content (row), &error);
   if (cmid == NULL)
     {
       g_warning ("retry: %s", error->message);
@@ -183,13 +213,21 @@ imp_ui_chat_view_reload (ImpUiChatView *self)
       g_autofree char *sender = NULL;
       GtkWidget *row;
 
+      maybe_separator (self, m->send_time_ms, &last_day);
+      if (m->content_type == IMP_CONTENT_TYPE_SYSTEM)
+        {
+          add_event_row (self, m);
+          continue;
+        }
       if (!own && kind == IMP_CONV_GROUP)
         sender = imp_ui_application_user_name (self->app, m->sender_id);
-      maybe_separator (self, m->send_time_ms, &last_day);
       row = imp_ui_message_row_new (m, own, sender);
       gtk_list_box_append (self->message_list, row);
     }
-  unsent = self->peer_id ? imp_mirror_index_outbox_unsent (index, self->peer_id) : g_ptr_array_new ();
+  if (self->group_id != 0)
+    unsent = imp_mirror_index_outbox_unsent_group (index, self->group_id);
+  else
+    unsent = self->peer_id ? imp_mirror_index_outbox_unsent (index, self->peer_id) : g_ptr_array_new ();
   for (guint i = 0; i < unsent->len; i++)
     {
       ImpOutboxItem *item = unsent->pdata[i];
@@ -250,10 +288,10 @@ send_clicked_cb (ImpUiChatView *self)
   g_autoptr(GError) error = NULL;
   g_autofree char *cmid = NULL;
 
-  if (client == NULL || self->peer_id == 0 || *g_strstrip (text) == '\0')
+  if (client == NULL || (self->peer_id == 0 && self->group_id == 0) || *g_strstrip (text) == '\0')
     return;
   /* Queued in the outbox on disk first: offline or closed, it goes out on the next connect. */
-  cmid = imp_client_send (client, self->peer_id, text, &error);
+  cmid = queue_send (self, client, text, &error);
   if (cmid == NULL)
     {
       g_warning ("send: %s", error->message);
@@ -309,7 +347,7 @@ typing_cb (ImpClient *client, gint64 from_user_id, gpointer user_data)
   ImpUiChatView *self = user_data;
   g_autofree char *name = NULL, *text = NULL;
 
-  if (from_user_id != self->peer_id || self->conversation_id == NULL)
+  if (from_user_id == 0 || from_user_id != self->peer_id || self->conversation_id == NULL)
     return;
   name = imp_ui_application_user_name (self->app, from_user_id);
   /* TRANSLATORS: shown under the messages while the peer types; %s is their name */
@@ -335,6 +373,15 @@ imp_ui_chat_view_set_conversation (ImpUiChatView *self, const char *conversation
   g_free (self->conversation_id);
   self->conversation_id = g_strdup (conversation_id);
   self->peer_id = peer_id;
+  self->group_id = 0;
+  if (conversation_id != NULL)
+    {
+      ImpConvKind kind = IMP_CONV_PRIVATE;
+      gint64 a = 0;
+
+      if (imp_convid_parse (conversation_id, &kind, &a, NULL, NULL) && kind == IMP_CONV_GROUP)
+        self->group_id = a;
+    }
   self->oldest_seq = 0;
   g_clear_handle_id (&self->typing_timer, g_source_remove);
   gtk_widget_set_visible (GTK_WIDGET (self->typing_label), FALSE);
@@ -342,8 +389,10 @@ imp_ui_chat_view_set_conversation (ImpUiChatView *self, const char *conversation
   draft = index && conversation_id ? imp_mirror_index_get_draft (index, conversation_id) : NULL;
   gtk_text_buffer_set_text (gtk_text_view_get_buffer (self->composer), draft ? draft : "", -1);
   self->loading_draft = FALSE;
-  gtk_widget_set_sensitive (GTK_WIDGET (self->composer), peer_id != 0);
-  gtk_widget_set_sensitive (GTK_WIDGET (self->send_button), peer_id != 0);
+  gtk_widget_set_sensitive (GTK_WIDGET (self->composer), peer_id != 0 || self->group_id != 0);
+  gtk_widget_set_sensitive (GTK_WIDGET (self->send_button), peer_id != 0 || self->group_id != 0);
+  if (self->group_id != 0 && self->app != NULL)
+    imp_ui_application_load_members (self->app, self->group_id, FALSE);
   imp_ui_chat_view_reload (self);
   scroll_to_end (self);
   if (conversation_id != NULL)

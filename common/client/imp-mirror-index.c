@@ -34,7 +34,28 @@ static const char *schema =
   "  INSERT INTO messages_fts (messages_fts, rowid, content) VALUES ('delete', old.seq, old.content); END;"
   "CREATE TRIGGER IF NOT EXISTS messages_fts_au AFTER UPDATE OF content ON messages BEGIN"
   "  INSERT INTO messages_fts (messages_fts, rowid, content) VALUES ('delete', old.seq, old.content);"
-  "  INSERT INTO messages_fts (rowid, content) VALUES (new.seq, new.content); END;";
+  "  INSERT INTO messages_fts (rowid, content) VALUES (new.seq, new.content); END;"
+  /* Group streams: the same index over group_messages (keyed by its implicit rowid, which an
+   * upsert keeps). */
+  "CREATE VIRTUAL TABLE IF NOT EXISTS group_messages_fts USING fts5 ("
+  "  content, content='group_messages', tokenize='trigram');"
+  "CREATE TRIGGER IF NOT EXISTS group_messages_fts_ai AFTER INSERT ON group_messages BEGIN"
+  "  INSERT INTO group_messages_fts (rowid, content) VALUES (new.rowid, new.content); END;"
+  "CREATE TRIGGER IF NOT EXISTS group_messages_fts_ad AFTER DELETE ON group_messages BEGIN"
+  "  INSERT INTO group_messages_fts (group_messages_fts, rowid, content) VALUES ('delete', old.rowid, old.content); END;"
+  "CREATE TRIGGER IF NOT EXISTS group_messages_fts_au AFTER UPDATE OF content ON group_messages BEGIN"
+  "  INSERT INTO group_messages_fts (group_messages_fts, rowid, content) VALUES ('delete', old.rowid, old.content);"
+  "  INSERT INTO group_messages_fts (rowid, content) VALUES (new.rowid, new.content); END;"
+  /* Applied messages of every stream (seq <= that stream's watermark), one row shape. Temporary:
+   * it belongs to this connection only, the mirror file is not changed by it. */
+  "CREATE TEMP VIEW IF NOT EXISTS applied AS"
+  "  SELECT seq, msg_id, conversation_id, sender_id, to_user_id, 0 AS group_id, content, content_type,"
+  "         send_time_ms, state, client_msg_id FROM messages"
+  "  WHERE seq <= (SELECT COALESCE (MAX (CAST (value AS INTEGER)), 0) FROM kv WHERE key = 'watermark')"
+  "  UNION ALL"
+  "  SELECT g.seq, g.msg_id, g.conversation_id, g.sender_id, 0, g.group_id, g.content, g.content_type,"
+  "         g.send_time_ms, g.state, g.client_msg_id FROM group_messages g"
+  "  JOIN group_streams s ON s.conversation_id = g.conversation_id WHERE g.seq <= s.watermark;";
 
 void
 imp_conversation_info_free (ImpConversationInfo *info)
@@ -44,6 +65,7 @@ imp_conversation_info_free (ImpConversationInfo *info)
   g_free (info->conversation_id);
   g_free (info->peer_name);
   g_free (info->last_content);
+  g_free (info->group_name);
   g_free (info);
 }
 
@@ -119,7 +141,7 @@ imp_mirror_index_open (const char *path, gint64 user_id, GError **error)
 {
   g_autoptr(ImpMirrorIndex) self = g_object_new (IMP_TYPE_MIRROR_INDEX, NULL);
   char *msg = NULL;
-  gboolean fresh;
+  gboolean fresh, gfresh;
 
   g_return_val_if_fail (path != NULL, NULL);
   self->user_id = user_id;
@@ -130,10 +152,13 @@ imp_mirror_index_open (const char *path, gint64 user_id, GError **error)
     }
   sqlite3_busy_timeout (self->db, 5000);
   fresh = step_int64 (stmt (self, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'messages_fts'")) == 0;
+  gfresh = step_int64 (stmt (self, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'group_messages_fts'")) == 0;
   if (sqlite3_exec (self->db, schema, NULL, NULL, &msg) != SQLITE_OK
       /* Messages stored before the index existed. */
       || (fresh && sqlite3_exec (self->db, "INSERT INTO messages_fts (messages_fts) VALUES ('rebuild')",
-                                 NULL, NULL, &msg) != SQLITE_OK))
+                                 NULL, NULL, &msg) != SQLITE_OK)
+      || (gfresh && sqlite3_exec (self->db, "INSERT INTO group_messages_fts (group_messages_fts) VALUES ('rebuild')",
+                                  NULL, NULL, &msg) != SQLITE_OK))
     {
       g_set_error (error, IMP_ERROR, IMP_ERROR_INTERNAL, "mirror index: %s", msg ? msg : "error");
       sqlite3_free (msg);
@@ -179,41 +204,39 @@ imp_mirror_index_set_read (ImpMirrorIndex *self, const char *conversation_id, gi
 guint
 imp_mirror_index_unread (ImpMirrorIndex *self, const char *conversation_id)
 {
-  sqlite3_stmt *st = stmt (self, "SELECT COUNT(*) FROM messages WHERE conversation_id = ?1 "
-                                 "AND seq > ?2 AND seq <= ?3 AND sender_id != ?4");
+  sqlite3_stmt *st = stmt (self, "SELECT COUNT(*) FROM applied WHERE conversation_id = ?1 "
+                                 "AND seq > ?2 AND sender_id != ?3 AND content_type != 99");
 
   if (st == NULL)
     return 0;
   sqlite3_bind_text (st, 1, conversation_id, -1, SQLITE_STATIC);
   sqlite3_bind_int64 (st, 2, imp_mirror_index_get_read (self, conversation_id));
-  sqlite3_bind_int64 (st, 3, watermark (self));
-  sqlite3_bind_int64 (st, 4, self->user_id);
+  sqlite3_bind_int64 (st, 3, self->user_id);
   return (guint) step_int64 (st);
 }
 
 guint
 imp_mirror_index_total_unread (ImpMirrorIndex *self)
 {
-  sqlite3_stmt *st = stmt (self, "SELECT COUNT(*) FROM messages m LEFT JOIN conv_read r "
+  sqlite3_stmt *st = stmt (self, "SELECT COUNT(*) FROM applied m LEFT JOIN conv_read r "
                                  "ON r.conversation_id = m.conversation_id "
-                                 "WHERE m.seq > COALESCE (r.read_seq, 0) AND m.seq <= ?1 AND m.sender_id != ?2");
+                                 "WHERE m.seq > COALESCE (r.read_seq, 0) AND m.sender_id != ?1 "
+                                 "AND m.content_type != 99");
 
   if (st == NULL)
     return 0;
-  sqlite3_bind_int64 (st, 1, watermark (self));
-  sqlite3_bind_int64 (st, 2, self->user_id);
+  sqlite3_bind_int64 (st, 1, self->user_id);
   return (guint) step_int64 (st);
 }
 
 gint64
 imp_mirror_index_last_seq (ImpMirrorIndex *self, const char *conversation_id)
 {
-  sqlite3_stmt *st = stmt (self, "SELECT MAX (seq) FROM messages WHERE conversation_id = ?1 AND seq <= ?2");
+  sqlite3_stmt *st = stmt (self, "SELECT MAX (seq) FROM applied WHERE conversation_id = ?1");
 
   if (st == NULL)
     return 0;
   sqlite3_bind_text (st, 1, conversation_id, -1, SQLITE_STATIC);
-  sqlite3_bind_int64 (st, 2, watermark (self));
   return step_int64 (st);
 }
 
@@ -224,7 +247,20 @@ fill_peer (ImpMirrorIndex *self, ImpConversationInfo *info)
 
   info->peer_id = imp_convid_private_peer (info->conversation_id, self->user_id);
   if (info->peer_id == 0)
-    return;
+    {
+      st = stmt (self, "SELECT group_id, name FROM group_streams WHERE conversation_id = ?");
+      if (st == NULL)
+        return;
+      sqlite3_bind_text (st, 1, info->conversation_id, -1, SQLITE_STATIC);
+      if (sqlite3_step (st) == SQLITE_ROW)
+        {
+          info->group_id = sqlite3_column_int64 (st, 0);
+          g_free (info->group_name);
+          info->group_name = col_strdup (st, 1);
+        }
+      sqlite3_reset (st);
+      return;
+    }
   st = stmt (self, "SELECT username FROM users WHERE user_id = ?");
   if (st == NULL)
     return;
@@ -236,9 +272,15 @@ fill_peer (ImpMirrorIndex *self, ImpConversationInfo *info)
 
 /* Conversations from applied messages, then peers that have only unsent outbox rows. */
 #define CONV_SQL \
-  "SELECT m.conversation_id, m.seq, m.send_time_ms, m.sender_id, m.content, m.state " \
+  "SELECT m.conversation_id, m.seq, m.send_time_ms, m.sender_id, m.content, m.state, m.content_type " \
   "FROM messages m JOIN (SELECT conversation_id, MAX (seq) AS s FROM messages WHERE seq <= ?1 " \
   "GROUP BY conversation_id) l ON m.seq = l.s"
+/* Every known group conversation, with its last applied message if any. */
+#define GROUP_CONV_SQL \
+  "SELECT s.conversation_id, g.seq, g.send_time_ms, g.sender_id, g.content, g.state, g.content_type " \
+  "FROM group_streams s LEFT JOIN group_messages g ON g.conversation_id = s.conversation_id " \
+  "AND g.seq = (SELECT MAX (seq) FROM group_messages x WHERE x.conversation_id = s.conversation_id " \
+  "AND x.seq <= s.watermark)"
 
 static ImpConversationInfo *
 info_from_row (ImpMirrorIndex *self, sqlite3_stmt *st)
@@ -251,6 +293,7 @@ info_from_row (ImpMirrorIndex *self, sqlite3_stmt *st)
   info->last_sender_id = sqlite3_column_int64 (st, 3);
   info->last_content = col_strdup (st, 4);
   info->last_state = sqlite3_column_int (st, 5);
+  info->last_content_type = sqlite3_column_int (st, 6);
   return info;
 }
 
@@ -261,9 +304,12 @@ apply_outbox (ImpMirrorIndex *self, ImpConversationInfo *info)
   g_autoptr(GPtrArray) unsent = NULL;
   ImpOutboxItem *last;
 
-  if (info->peer_id == 0)
+  if (info->peer_id != 0)
+    unsent = imp_mirror_index_outbox_unsent (self, info->peer_id);
+  else if (info->group_id != 0)
+    unsent = imp_mirror_index_outbox_unsent_group (self, info->group_id);
+  else
     return;
-  unsent = imp_mirror_index_outbox_unsent (self, info->peer_id);
   if (unsent->len == 0)
     return;
   last = unsent->pdata[unsent->len - 1];
@@ -274,6 +320,7 @@ apply_outbox (ImpMirrorIndex *self, ImpConversationInfo *info)
   g_free (info->last_content);
   info->last_content = g_strdup (last->content);
   info->last_state = last->state;
+  info->last_content_type = 0;
 }
 
 static void
@@ -315,6 +362,13 @@ imp_mirror_index_list_conversations (ImpMirrorIndex *self)
       g_warning ("mirror index: conversations: %s (%d)", sqlite3_errmsg (self->db), rc);
   }
   sqlite3_reset (st);
+  st = stmt (self, GROUP_CONV_SQL);
+  if (st != NULL)
+    {
+      while (sqlite3_step (st) == SQLITE_ROW)
+        g_ptr_array_add (out, info_from_row (self, st));
+      sqlite3_reset (st);
+    }
   for (guint i = 0; i < out->len; i++)
     {
       ImpConversationInfo *info = out->pdata[i];
@@ -322,7 +376,7 @@ imp_mirror_index_list_conversations (ImpMirrorIndex *self)
       g_hash_table_add (seen, info->conversation_id);
     }
 
-  st = stmt (self, "SELECT DISTINCT to_user_id FROM outbox WHERE state IN (0, 3)");
+  st = stmt (self, "SELECT DISTINCT to_user_id FROM outbox WHERE state IN (0, 3) AND group_id = 0");
   if (st != NULL)
     {
       g_autoptr(GArray) peers = g_array_new (FALSE, FALSE, sizeof (gint64));
@@ -408,7 +462,7 @@ imp_mirror_index_get_draft (ImpMirrorIndex *self, const char *conversation_id)
 }
 
 #define MSG_COLS "seq, msg_id, conversation_id, sender_id, to_user_id, content, content_type, " \
-                 "send_time_ms, state, client_msg_id"
+                 "send_time_ms, state, client_msg_id, group_id"
 
 static ImpMessage *
 message_from_row (sqlite3_stmt *st)
@@ -425,6 +479,7 @@ message_from_row (sqlite3_stmt *st)
   m->send_time_ms = sqlite3_column_int64 (st, 7);
   m->state = sqlite3_column_int (st, 8);
   m->client_msg_id = col_strdup (st, 9);
+  m->group_id = sqlite3_column_int64 (st, 10);
   return m;
 }
 
@@ -444,14 +499,13 @@ imp_mirror_index_list_before (ImpMirrorIndex *self, const char *conversation_id,
                               gint64 before_seq, guint limit)
 {
   GPtrArray *out = g_ptr_array_new_with_free_func ((GDestroyNotify) imp_message_free);
-  gint64 wm = watermark (self);
-  sqlite3_stmt *st = stmt (self, "SELECT " MSG_COLS " FROM messages WHERE conversation_id = ?1 "
+  sqlite3_stmt *st = stmt (self, "SELECT " MSG_COLS " FROM applied WHERE conversation_id = ?1 "
                                  "AND seq < ?2 ORDER BY seq DESC LIMIT ?3");
 
   if (st == NULL)
     return out;
   sqlite3_bind_text (st, 1, conversation_id, -1, SQLITE_STATIC);
-  sqlite3_bind_int64 (st, 2, before_seq > 0 && before_seq <= wm ? before_seq : wm + 1);
+  sqlite3_bind_int64 (st, 2, before_seq > 0 ? before_seq : G_MAXINT64);
   sqlite3_bind_int64 (st, 3, limit ? (gint64) limit : -1);
   while (sqlite3_step (st) == SQLITE_ROW)
     g_ptr_array_add (out, message_from_row (st));
@@ -464,31 +518,30 @@ GPtrArray *
 imp_mirror_index_list_after (ImpMirrorIndex *self, const char *conversation_id, gint64 after_seq)
 {
   GPtrArray *out = g_ptr_array_new_with_free_func ((GDestroyNotify) imp_message_free);
-  sqlite3_stmt *st = stmt (self, "SELECT " MSG_COLS " FROM messages WHERE conversation_id = ?1 "
-                                 "AND seq > ?2 AND seq <= ?3 ORDER BY seq");
+  sqlite3_stmt *st = stmt (self, "SELECT " MSG_COLS " FROM applied WHERE conversation_id = ?1 "
+                                 "AND seq > ?2 ORDER BY seq");
 
   if (st == NULL)
     return out;
   sqlite3_bind_text (st, 1, conversation_id, -1, SQLITE_STATIC);
   sqlite3_bind_int64 (st, 2, after_seq);
-  sqlite3_bind_int64 (st, 3, watermark (self));
   while (sqlite3_step (st) == SQLITE_ROW)
     g_ptr_array_add (out, message_from_row (st));
   sqlite3_reset (st);
   return out;
 }
 
-GPtrArray *
-imp_mirror_index_outbox_unsent (ImpMirrorIndex *self, gint64 peer_id)
+#define OUTBOX_COLS "id, client_msg_id, to_user_id, content, created_ms, attempts, " \
+                    "state, msg_id, seq, error_code, group_id"
+
+static GPtrArray *
+outbox_rows (sqlite3_stmt *st, gint64 key)
 {
   GPtrArray *out = g_ptr_array_new_with_free_func ((GDestroyNotify) imp_outbox_item_free);
-  sqlite3_stmt *st = stmt (self, "SELECT id, client_msg_id, to_user_id, content, created_ms, attempts, "
-                                 "state, msg_id, seq, error_code FROM outbox "
-                                 "WHERE to_user_id = ? AND state IN (0, 3) ORDER BY id");
 
   if (st == NULL)
     return out;
-  sqlite3_bind_int64 (st, 1, peer_id);
+  sqlite3_bind_int64 (st, 1, key);
   while (sqlite3_step (st) == SQLITE_ROW)
     {
       ImpOutboxItem *item = g_new0 (ImpOutboxItem, 1);
@@ -503,10 +556,27 @@ imp_mirror_index_outbox_unsent (ImpMirrorIndex *self, gint64 peer_id)
       item->msg_id = sqlite3_column_int64 (st, 7);
       item->seq = sqlite3_column_int64 (st, 8);
       item->error_code = sqlite3_column_int (st, 9);
+      item->group_id = sqlite3_column_int64 (st, 10);
       g_ptr_array_add (out, item);
     }
   sqlite3_reset (st);
   return out;
+}
+
+GPtrArray *
+imp_mirror_index_outbox_unsent (ImpMirrorIndex *self, gint64 peer_id)
+{
+  return outbox_rows (stmt (self, "SELECT " OUTBOX_COLS " FROM outbox "
+                                  "WHERE to_user_id = ? AND group_id = 0 AND state IN (0, 3) ORDER BY id"),
+                      peer_id);
+}
+
+GPtrArray *
+imp_mirror_index_outbox_unsent_group (ImpMirrorIndex *self, gint64 group_id)
+{
+  return outbox_rows (stmt (self, "SELECT " OUTBOX_COLS " FROM outbox "
+                                  "WHERE group_id = ? AND state IN (0, 3) ORDER BY id"),
+                      group_id);
 }
 
 gboolean
@@ -520,12 +590,41 @@ imp_mirror_index_outbox_forget (ImpMirrorIndex *self, const char *client_msg_id)
   return sqlite3_step (st) == SQLITE_DONE && sqlite3_changes (self->db) > 0;
 }
 
+/* Runs one search statement (?1 pattern, ?2 limit) into out. */
+static void
+search_into (ImpMirrorIndex *self, const char *sql, const char *pattern, guint limit, GPtrArray *out)
+{
+  sqlite3_stmt *st = stmt (self, sql);
+
+  if (st == NULL)
+    return;
+  sqlite3_bind_text (st, 1, pattern, -1, SQLITE_STATIC);
+  sqlite3_bind_int64 (st, 2, limit ? (gint64) limit : -1);
+  while (sqlite3_step (st) == SQLITE_ROW)
+    g_ptr_array_add (out, message_from_row (st));
+  sqlite3_reset (st);
+}
+
+static int
+compare_newest (gconstpointer a, gconstpointer b)
+{
+  const ImpMessage *x = *(ImpMessage **) a, *y = *(ImpMessage **) b;
+
+  if (x->send_time_ms != y->send_time_ms)
+    return x->send_time_ms > y->send_time_ms ? -1 : 1;
+  return x->seq > y->seq ? -1 : x->seq < y->seq;
+}
+
+#define PRIVATE_MSG_COLS "seq, msg_id, conversation_id, sender_id, to_user_id, content, content_type, " \
+                         "send_time_ms, state, client_msg_id, 0"
+#define GROUP_MSG_COLS "g.seq, g.msg_id, g.conversation_id, g.sender_id, 0, g.content, g.content_type, " \
+                       "g.send_time_ms, g.state, g.client_msg_id, g.group_id"
+
 GPtrArray *
 imp_mirror_index_search (ImpMirrorIndex *self, const char *query, guint limit)
 {
   GPtrArray *out = g_ptr_array_new_with_free_func ((GDestroyNotify) imp_message_free);
   g_autoptr(GString) pattern = g_string_new (NULL);
-  sqlite3_stmt *st;
 
   g_return_val_if_fail (IMP_IS_MIRROR_INDEX (self), out);
   if (query == NULL || *query == '\0' || !g_utf8_validate (query, -1, NULL))
@@ -542,9 +641,15 @@ imp_mirror_index_search (ImpMirrorIndex *self, const char *query, guint limit)
           g_string_append_c (pattern, *p);
         }
       g_string_append_c (pattern, '"');
-      st = stmt (self, "SELECT " MSG_COLS " FROM messages WHERE seq IN "
-                       "(SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?1) "
-                       "AND seq <= ?2 ORDER BY seq DESC LIMIT ?3");
+      search_into (self, "SELECT " PRIVATE_MSG_COLS " FROM messages WHERE seq IN "
+                   "(SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?1) "
+                   "AND seq <= (SELECT COALESCE (MAX (CAST (value AS INTEGER)), 0) FROM kv WHERE key = 'watermark') "
+                   "ORDER BY seq DESC LIMIT ?2", pattern->str, limit, out);
+      search_into (self, "SELECT " GROUP_MSG_COLS " FROM group_messages g JOIN group_streams s "
+                   "ON s.conversation_id = g.conversation_id WHERE g.rowid IN "
+                   "(SELECT rowid FROM group_messages_fts WHERE group_messages_fts MATCH ?1) "
+                   "AND g.seq <= s.watermark AND g.content_type != 99 "
+                   "ORDER BY g.send_time_ms DESC LIMIT ?2", pattern->str, limit, out);
     }
   else
     {
@@ -556,16 +661,11 @@ imp_mirror_index_search (ImpMirrorIndex *self, const char *query, guint limit)
         }
       g_string_prepend_c (pattern, '%');
       g_string_append_c (pattern, '%');
-      st = stmt (self, "SELECT " MSG_COLS " FROM messages WHERE content LIKE ?1 ESCAPE '\\' "
-                       "AND seq <= ?2 ORDER BY seq DESC LIMIT ?3");
+      search_into (self, "SELECT " MSG_COLS " FROM applied WHERE content LIKE ?1 ESCAPE '\\' "
+                   "AND content_type != 99 ORDER BY send_time_ms DESC LIMIT ?2", pattern->str, limit, out);
     }
-  if (st == NULL)
-    return out;
-  sqlite3_bind_text (st, 1, pattern->str, -1, SQLITE_STATIC);
-  sqlite3_bind_int64 (st, 2, watermark (self));
-  sqlite3_bind_int64 (st, 3, limit ? (gint64) limit : -1);
-  while (sqlite3_step (st) == SQLITE_ROW)
-    g_ptr_array_add (out, message_from_row (st));
-  sqlite3_reset (st);
+  g_ptr_array_sort (out, compare_newest);
+  if (limit > 0 && out->len > limit)
+    g_ptr_array_set_size (out, limit);
   return out;
 }

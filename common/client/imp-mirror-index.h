@@ -25,7 +25,13 @@ typedef struct {
   ImpMessageState  last_state;
   gint64           read_seq;
   guint            unread;
+  gint64           group_id;        /* a group conversation ("group_<id>"), else 0 */
+  char            *group_name;      /* its name (GET /conversations, or the create answer), or NULL */
+  int              last_content_type; /* 99: a group system event (JSON) */
 } ImpConversationInfo;
+
+/* content_type of a group system message (JSON: {"event", "user_id", "by", ...}). */
+#define IMP_CONTENT_TYPE_SYSTEM 99
 
 void imp_conversation_info_free (ImpConversationInfo *info);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ImpConversationInfo, imp_conversation_info_free)
@@ -36,7 +42,10 @@ G_DECLARE_FINAL_TYPE (ImpMirrorIndex, imp_mirror_index, IMP, MIRROR_INDEX, GObje
 /* path: the mirror file (imp_mirror_get_path); user_id: the owner (own messages are never unread). */
 ImpMirrorIndex *imp_mirror_index_open (const char *path, gint64 user_id, GError **error);
 
-/* Every conversation with an applied message or an unsent outbox row, most recent first. */
+/* Every conversation with an applied message or an unsent outbox row, and every known group
+ * conversation (even an empty one), most recent first. Group streams count like the user
+ * stream: applied rows only (seq <= that stream's watermark); seqs are conversation seqs. Group
+ * system events are never unread. */
 GPtrArray  *imp_mirror_index_list_conversations (ImpMirrorIndex *self);
 ImpConversationInfo *imp_mirror_index_get_conversation (ImpMirrorIndex *self, const char *conversation_id);
 guint       imp_mirror_index_unread (ImpMirrorIndex *self, const char *conversation_id);
@@ -61,10 +70,13 @@ GPtrArray  *imp_mirror_index_list_after (ImpMirrorIndex *self, const char *conve
 
 /* Outbox rows to peer_id still sending or failed, oldest first (ImpOutboxItem). */
 GPtrArray  *imp_mirror_index_outbox_unsent (ImpMirrorIndex *self, gint64 peer_id);
+/* The same for a group's outbox rows. */
+GPtrArray  *imp_mirror_index_outbox_unsent_group (ImpMirrorIndex *self, gint64 group_id);
 /* Drops a failed outbox row (after the user retried or discarded it). */
 gboolean    imp_mirror_index_outbox_forget (ImpMirrorIndex *self, const char *client_msg_id);
 
-/* Full-text search over applied messages, newest first, at most limit (ImpMessage). Queries
+/* Full-text search over applied messages of every stream (group system events excluded),
+ * newest (send time) first, at most limit (ImpMessage). Queries
  * shorter than three characters fall back to a substring scan. */
 GPtrArray  *imp_mirror_index_search (ImpMirrorIndex *self, const char *query, guint limit);
 

@@ -61,6 +61,13 @@ imp_store_page_limit (guint limit)
 #define IMP_STORE_SQL_UML_INSERT \
   "INSERT INTO user_msg_list (user_id, msg_id, conversation_id, seq, sender_id, create_time) " \
   "VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+#define IMP_STORE_SQL_UML_INSERT2 \
+  "INSERT INTO user_msg_list (user_id, msg_id, conversation_id, seq, sender_id, create_time) " \
+  "VALUES (?1, ?2, ?3, ?4, ?1, ?5), (?6, ?2, ?3, ?7, ?1, ?5)"
+#define IMP_STORE_SQL_SEQ_SET "UPDATE user_seq SET seq = ?2 WHERE user_id = ?1"
+#define IMP_STORE_SQL_GROUP_CONV_UPDATE \
+  "UPDATE conversation SET last_msg_id = ?2, last_msg_time = ?3, update_time = ?3 " \
+  "WHERE conversation_id = ?1"
 #define IMP_STORE_SQL_UCL_EXISTS \
   "SELECT 1 FROM user_conversation_list WHERE user_id = ?1 AND conversation_id = ?2"
 #define IMP_STORE_SQL_STREAM_PULL \
@@ -118,6 +125,8 @@ struct _ImpStoreDbOps {
   const char *for_update;     /* appended to a SELECT that must lock its rows ("" in SQLite,
                                * where BEGIN IMMEDIATE already serialises writers) */
   const char *insert_ignore;  /* "INSERT OR IGNORE" / "INSERT IGNORE" */
+  /* device_delivery upsert, forward only: ?1 user, ?2 device, ?3 seq, ?4 time */
+  const char *delivery_upsert;
   /* A connection for this thread; write: for a write transaction (SQLite takes the store's
    * write lock). */
   gpointer (*acquire) (ImpStore *store, gboolean write, GError **error);
@@ -150,42 +159,85 @@ gboolean imp_store_conversation_access (gint64 user_id, const char *conversation
                                         gboolean *out_need_membership, GError **error);
 void     imp_store_set_not_member (GError **error);
 
-/* The steps of the send transaction, one statement each, on the backend's connection conn
- * (the same connection type as db's). */
+/* The rows of one private conversation a batch touched, written once at the end of the batch
+ * with its last message's values (docs/store.md "The send transaction"). */
 typedef struct {
-  const ImpStoreDbOps *db;  /* checks and the group send */
+  const char *conv_id;
+  gint64      user_a, user_b;  /* the participants (equal for a note to oneself) */
+  gint64      seq_a, seq_b;    /* their seqs of the conversation's last message (seq_b unused
+                                * for a note to oneself) */
+  gint64      msg_id;          /* the last message */
+  gint64      last_ms;         /* its time */
+  gint64      first_ms;        /* the batch's first message in it (create_time of new rows) */
+} ImpStoreConvRows;
+
+/* The statements of the send transaction that differ between backends, on the backend's
+ * connection conn (the same connection type as db's). */
+typedef struct {
+  const ImpStoreDbOps *db;  /* checks, counters, the group send */
   gboolean (*tx) (gpointer conn, ImpStoreTx what, GError **error);
   /* Fills res (imp_store_chat_result_from_dedup_row) and sets *found if the key exists. */
   gboolean (*dedup_get) (gpointer conn, const ImpChatRequest *req, ImpChatResult *res,
                          gboolean *found, GError **error);
+  /* Bumps the user's counter row by one (creating it at 1) and returns the new value; on MySQL
+   * the row stays locked until the transaction ends. Called once per user per batch. */
   gboolean (*seq_next) (gpointer conn, gint64 user_id, gint64 *out_seq, GError **error);
-  /* Gives back the seq just taken (the counter row is still locked by this transaction).
-   * NULL for a backend whose dedup_insert never reports a duplicate. */
-  gboolean (*seq_undo) (gpointer conn, gint64 user_id, GError **error);
-  /* *out_duplicate (and TRUE) if another transaction committed the same key meanwhile. */
+  /* Inserts the key; *out_duplicate (and TRUE, nothing written) if it exists already: written
+   * earlier in this transaction or committed by another. */
   gboolean (*dedup_insert) (gpointer conn, const ImpChatRequest *req, const ImpChatResult *res,
                             gboolean *out_duplicate, GError **error);
   gboolean (*message_insert) (gpointer conn, const ImpChatRequest *req, const char *conv_id,
                               GError **error);
-  gboolean (*uml_insert) (gpointer conn, gint64 user_id, gint64 seq, const ImpChatRequest *req,
-                          const char *conv_id, GError **error);
-  gboolean (*conversation_upsert) (gpointer conn, const ImpChatRequest *req, const char *conv_id,
-                                   GError **error);
-  gboolean (*ucl_upsert) (gpointer conn, gint64 user_id, gint64 peer_id, gint64 seq,
-                          const ImpChatRequest *req, const char *conv_id, GError **error);
+  /* The stream rows of a one-to-one message: the sender's, and the recipient's unless
+   * recipient_seq is 0 (a note to oneself), in one statement. */
+  gboolean (*uml_insert) (gpointer conn, const ImpChatRequest *req, const char *conv_id,
+                          gint64 sender_seq, gint64 recipient_seq, GError **error);
+  /* The conversation row and the participants' list rows (upserts). */
+  gboolean (*conversation_write) (gpointer conn, const ImpStoreConvRows *rows, GError **error);
 } ImpStoreChatOps;
 
+/* What a batch has read and what it still has to write (imp-store-chat.c). */
+typedef struct {
+  GHashTable *seqs;     /* user id -> counter: the row's value and the last seq handed out */
+  GHashTable *checks;   /* (sender, recipient) -> the one-to-one check row */
+  GHashTable *convs;    /* conversation id -> rows to write at the end */
+  GPtrArray  *conv_order; /* the same, in first-touch order */
+  GHashTable *groups;   /* group id -> status and counter (imp-store-group-read.c) */
+  GHashTable *members;  /* (group, user) -> the sender's group check row */
+} ImpStoreChatBatch;
+
+/* A key of two integers for the batch's tables (g_hash_table_new (imp_store_pair_hash,
+ * imp_store_pair_equal)): the first two gint64 of the entry. */
+guint    imp_store_pair_hash (gconstpointer key);
+gboolean imp_store_pair_equal (gconstpointer a, gconstpointer b);
+
 /* imp_store_chat_commit () for any backend: one transaction for the batch, per request dedup,
- * recipient check, seqs, rows. On failure everything is rolled back and every result cleared. */
+ * checks, seqs, rows; the counters and conversation rows once at the end. On failure
+ * everything is rolled back and every result cleared. */
 gboolean imp_store_chat_run (const ImpStoreChatOps *ops, gpointer conn, gboolean friends_only,
                              const ImpChatRequest *reqs, guint n_reqs, ImpChatResult *results,
                              GError **error);
 
-/* The group send of one request inside the open transaction (imp-store-group-chat.c): group
- * active, sender a current member and not muted, next conversation seq, one message row, one
- * conversation_msg_list row, the dedup key, the group's counter and conversation row. */
-gboolean imp_store_group_chat_one (const ImpStoreChatOps *ops, gpointer conn,
+/* res was a duplicate of an existing key: res becomes the original receipt. */
+gboolean imp_store_chat_duplicate (const ImpStoreChatOps *ops, gpointer conn,
                                    const ImpChatRequest *req, ImpChatResult *res, GError **error);
+/* Records a group message as its conversation row's last message (written at the end). */
+void     imp_store_chat_batch_group_message (ImpStoreChatBatch *batch, const char *conv_id,
+                                             gint64 msg_id, gint64 now_ms);
+
+/* The group send of one request inside the open transaction (imp-store-group-read.c): group
+ * active, sender a current member and not muted (each read once per batch), next conversation
+ * seq, the dedup key, one message row, one conversation_msg_list row. The group's counter is
+ * written by imp_store_group_chat_flush () at the end of the batch. */
+gboolean imp_store_group_chat_one (const ImpStoreChatOps *ops, ImpStoreChatBatch *batch,
+                                   gpointer conn, const ImpChatRequest *req, ImpChatResult *res,
+                                   GError **error);
+gboolean imp_store_group_chat_flush (const ImpStoreChatOps *ops, ImpStoreChatBatch *batch,
+                                     gpointer conn, GError **error);
+
+/* Device delivery positions, one transaction (imp-store-social.c over db->delivery_upsert). */
+gboolean imp_store_db_delivery_record_batch (ImpStore *store, const ImpDeliveryRecord *records,
+                                             guint n_records, GError **error);
 
 /* Group conversations in the conversation list, history and read marks (imp-store-group.c),
  * for the backends' conversations_list, conversation_history and conversation_mark_read. */

@@ -456,67 +456,124 @@ send_row (const ImpStoreRowFuncs *f, gpointer row, gpointer data)
   return FALSE;
 }
 
-gboolean
-imp_store_group_chat_one (const ImpStoreChatOps *ops, gpointer c, const ImpChatRequest *req,
-                          ImpChatResult *res, GError **error)
-{
-  const ImpStoreDbOps *db = ops->db;
-  g_autofree char *lock_sql = g_strconcat ("SELECT status, seq FROM `groups` WHERE id = ?1",
-                                           db->for_update, NULL);
-  SendRow g = { 2, FALSE, { 0 } }, s = { 6, FALSE, { 0 } };
-  gboolean dup = FALSE;
-  gint64 seq;
+/* A group in this batch: read (and on MySQL locked) at its first send; last = the last
+ * conversation seq handed out, row = the counter's value in the database. */
+typedef struct {
+  gint64   group_id;  /* key */
+  gboolean found;
+  gint64   status;
+  gint64   row;
+  gint64   last;
+} GroupEntry;
 
-  /* The group row's lock orders this send against membership changes (MySQL). */
-  if (!db->exec (c, lock_sql, IMP_ARGS (IMP_ARG_INT (req->group_id)), send_row, &g, NULL, error))
-    return FALSE;
-  if (!g.found || g.v[0] != IMP_GROUP_ACTIVE)
-    {
-      res->error_code = IMP_ERROR_NOT_FOUND;
-      return TRUE;
-    }
+typedef struct {
+  gint64  key[2];  /* group, sender */
+  SendRow s;
+} MemberEntry;
+
+static GroupEntry *
+group_entry (const ImpStoreDbOps *db, ImpStoreChatBatch *b, gpointer c, gint64 group_id,
+             GError **error)
+{
+  g_autofree char *lock_sql = NULL;
+  GroupEntry *e = g_hash_table_lookup (b->groups, &group_id);
+  SendRow g = { 2, FALSE, { 0 }, FALSE, FALSE };
+
+  if (e != NULL)
+    return e;
+  /* The group row's lock orders this batch against membership changes (MySQL). */
+  lock_sql = g_strconcat ("SELECT status, seq FROM `groups` WHERE id = ?1", db->for_update, NULL);
+  if (!db->exec (c, lock_sql, IMP_ARGS (IMP_ARG_INT (group_id)), send_row, &g, NULL, error))
+    return NULL;
+  e = g_new0 (GroupEntry, 1);
+  e->group_id = group_id;
+  e->found = g.found;
+  e->status = g.v[0];
+  e->row = e->last = g.v[1];
+  g_hash_table_insert (b->groups, &e->group_id, e);
+  return e;
+}
+
+static MemberEntry *
+member_entry (const ImpStoreDbOps *db, ImpStoreChatBatch *b, gpointer c, gint64 group_id,
+              gint64 user_id, GError **error)
+{
+  gint64 key[2] = { group_id, user_id };
+  MemberEntry *e = g_hash_table_lookup (b->members, key);
+
+  if (e != NULL)
+    return e;
+  e = g_new0 (MemberEntry, 1);
+  e->key[0] = group_id;
+  e->key[1] = user_id;
+  e->s.n = 6;
   /* v: sender status, sender muted until, member muted until, role, join_seq, left_seq */
   if (!db->exec (c, "SELECT (SELECT status FROM users WHERE id = ?2 AND deleted = 0), "
                     "(SELECT muted_until_ms FROM users WHERE id = ?2 AND deleted = 0), "
                     "m.muted_until_ms, m.role, m.join_seq, m.left_seq FROM (SELECT 1 AS one) x "
                     "LEFT JOIN group_members m ON m.group_id = ?1 AND m.user_id = ?2",
-                 IMP_ARGS (IMP_ARG_INT (req->group_id), IMP_ARG_INT (req->sender_id)),
-                 send_row, &s, NULL, error))
-    return FALSE;
-  if (s.v[0] == IMP_USER_STATUS_BANNED)
-    res->error_code = IMP_ERROR_BANNED;
-  else if (s.v[1] > req->now_ms)
+                 IMP_ARGS (IMP_ARG_INT (group_id), IMP_ARG_INT (user_id)),
+                 send_row, &e->s, NULL, error))
     {
-      res->error_code = IMP_ERROR_MUTED;
-      res->muted_until_ms = s.v[1];
+      g_free (e);
+      return NULL;
     }
-  else if (!s.current)
-    res->error_code = IMP_ERROR_NOT_MEMBER;
-  else if (s.v[2] > req->now_ms)
+  g_hash_table_insert (b->members, e->key, e);
+  return e;
+}
+
+gboolean
+imp_store_group_chat_one (const ImpStoreChatOps *ops, ImpStoreChatBatch *batch, gpointer c,
+                          const ImpChatRequest *req, ImpChatResult *res, GError **error)
+{
+  const ImpStoreDbOps *db = ops->db;
+  GroupEntry *g;
+  MemberEntry *m;
+  const SendRow *s;
+  gboolean dup = FALSE;
+  gint64 seq;
+
+  /* Membership cannot change under the batch: SQLite's BEGIN IMMEDIATE excludes other writers,
+   * MySQL holds the group row's lock from the first read. */
+  if ((g = group_entry (db, batch, c, req->group_id, error)) == NULL)
+    return FALSE;
+  if (!g->found || g->status != IMP_GROUP_ACTIVE)
+    {
+      res->error_code = IMP_ERROR_NOT_FOUND;
+      return TRUE;
+    }
+  if ((m = member_entry (db, batch, c, req->group_id, req->sender_id, error)) == NULL)
+    return FALSE;
+  s = &m->s;
+  if (s->v[0] == IMP_USER_STATUS_BANNED)
+    res->error_code = IMP_ERROR_BANNED;
+  else if (s->v[1] > req->now_ms)
     {
       res->error_code = IMP_ERROR_MUTED;
-      res->muted_until_ms = s.v[2];
+      res->muted_until_ms = s->v[1];
+    }
+  else if (!s->current)
+    res->error_code = IMP_ERROR_NOT_MEMBER;
+  else if (s->v[2] > req->now_ms)
+    {
+      res->error_code = IMP_ERROR_MUTED;
+      res->muted_until_ms = s->v[2];
     }
   if (res->error_code != IMP_ERROR_NONE)
     return TRUE;
 
-  seq = g.v[1] + 1;
+  seq = g->last + 1;
   res->msg_id = req->msg_id;
   res->send_time_ms = req->now_ms;
   res->conversation_id = imp_convid_group (req->group_id);
   res->sender_seq = seq;
-  /* The key first: if another worker committed it meanwhile, nothing else was written. */
+  /* The key first: a repeat (earlier in this batch, or committed before) takes no seq. */
   if (!ops->dedup_insert (c, req, res, &dup, error))
     return FALSE;
   if (dup)
-    {
-      imp_chat_result_clear (res);
-      if (!ops->dedup_get (c, req, res, &dup, error))
-        return FALSE;
-      if (!dup)
-        g_set_error (error, IMP_ERROR, IMP_ERROR_UNAVAILABLE, "store: send key vanished, retry");
-      return dup;
-    }
+    return imp_store_chat_duplicate (ops, c, req, res, error);
+  g->last = seq;
+  imp_store_chat_batch_group_message (batch, res->conversation_id, req->msg_id, req->now_ms);
   /* Read diffusion: one message row and one stream row, whatever the group's size. */
   return db->write (c, "INSERT INTO message (msg_id, conversation_id, sender_id, to_id, msg_type, "
                        "content_type, content, client_msg_id, send_time, update_time) "
@@ -529,11 +586,25 @@ imp_store_group_chat_one (const ImpStoreChatOps *ops, gpointer c, const ImpChatR
                           "sender_id, create_time, update_time) VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
                        IMP_ARGS (IMP_ARG_TEXT (res->conversation_id), IMP_ARG_INT (req->msg_id),
                                  IMP_ARG_INT (seq), IMP_ARG_INT (req->sender_id),
-                                 IMP_ARG_INT (req->now_ms)), error)
-         && db->write (c, "UPDATE `groups` SET seq = ?2 WHERE id = ?1",
-                       IMP_ARGS (IMP_ARG_INT (req->group_id), IMP_ARG_INT (seq)), error)
-         && db->write (c, "UPDATE conversation SET last_msg_id = ?2, last_msg_time = ?3, "
-                          "update_time = ?3 WHERE conversation_id = ?1",
-                       IMP_ARGS (IMP_ARG_TEXT (res->conversation_id), IMP_ARG_INT (req->msg_id),
                                  IMP_ARG_INT (req->now_ms)), error);
+}
+
+gboolean
+imp_store_group_chat_flush (const ImpStoreChatOps *ops, ImpStoreChatBatch *batch, gpointer c,
+                            GError **error)
+{
+  GHashTableIter it;
+  gpointer value;
+
+  g_hash_table_iter_init (&it, batch->groups);
+  while (g_hash_table_iter_next (&it, NULL, &value))
+    {
+      GroupEntry *e = value;
+
+      if (e->last != e->row
+          && !ops->db->write (c, "UPDATE `groups` SET seq = ?2 WHERE id = ?1",
+                              IMP_ARGS (IMP_ARG_INT (e->group_id), IMP_ARG_INT (e->last)), error))
+        return FALSE;
+    }
+  return TRUE;
 }

@@ -497,3 +497,38 @@ imp_group_change_free (ImpGroupChange *change)
   g_clear_pointer (&change->left, g_array_unref);
   g_free (change);
 }
+
+/* Delivery positions (imp_store_delivery_record_batch) */
+
+typedef struct {
+  const ImpDeliveryRecord *records;
+  guint                    n;
+  gint64                   now;
+} DeliveryArgs;
+
+static gboolean
+do_delivery (const ImpStoreDbOps *db, gpointer conn, gpointer data, GError **error)
+{
+  const DeliveryArgs *a = data;
+
+  /* Forward only (the upsert keeps the higher seq), so repeats in the batch need no merging. */
+  for (guint i = 0; i < a->n; i++)
+    if (!db->write (conn, db->delivery_upsert,
+                    IMP_ARGS (IMP_ARG_INT (a->records[i].user_id),
+                              IMP_ARG_TEXT (a->records[i].device_id),
+                              IMP_ARG_INT (a->records[i].up_to_seq), IMP_ARG_INT (a->now)),
+                    error))
+      return FALSE;
+  return TRUE;
+}
+
+gboolean
+imp_store_db_delivery_record_batch (ImpStore *store, const ImpDeliveryRecord *records,
+                                    guint n_records, GError **error)
+{
+  DeliveryArgs a = { records, n_records, g_get_real_time () / 1000 };
+
+  if (n_records == 0)
+    return TRUE;
+  return imp_store_db_transaction (store, do_delivery, &a, error);
+}

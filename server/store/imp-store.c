@@ -1,6 +1,6 @@
 /* imp-store.c: the store interface's public wrappers (with the argument checks every backend
  * relies on) and the record free functions. */
-#include "imp-store.h"
+#include "imp-store-common.h"
 
 #include <string.h>
 
@@ -150,6 +150,24 @@ imp_store_delivery_record (ImpStore *self, gint64 user_id, const char *device_id
   g_return_val_if_fail (self != NULL, FALSE);
   g_return_val_if_fail (device_id != NULL, FALSE);
   return self->vt->delivery_record (self, user_id, device_id, up_to_seq, error);
+}
+
+gboolean
+imp_store_delivery_record_batch (ImpStore *self, const ImpDeliveryRecord *records, guint n_records,
+                                 GError **error)
+{
+  g_return_val_if_fail (self != NULL, FALSE);
+  g_return_val_if_fail (records != NULL || n_records == 0, FALSE);
+  for (guint i = 0; i < n_records; i++)
+    g_return_val_if_fail (records[i].device_id != NULL, FALSE);
+  if (self->vt->db != NULL)
+    return imp_store_db_delivery_record_batch (self, records, n_records, error);
+  /* A store without generic statements (test wrappers): one transaction per record. */
+  for (guint i = 0; i < n_records; i++)
+    if (!self->vt->delivery_record (self, records[i].user_id, records[i].device_id,
+                                    records[i].up_to_seq, error))
+      return FALSE;
+  return TRUE;
 }
 
 gboolean

@@ -188,6 +188,19 @@ gboolean   imp_store_delivery_record (ImpStore *self, gint64 user_id, const char
                                       gint64 up_to_seq, GError **error);
 gboolean   imp_store_stream_max_seq (ImpStore *self, gint64 user_id, gint64 *out_seq, GError **error);
 
+/* One device's delivery position, for imp_store_delivery_record_batch (). Fields borrowed. */
+typedef struct {
+  gint64      user_id;
+  const char *device_id;
+  gint64      up_to_seq;
+} ImpDeliveryRecord;
+
+/* imp_store_delivery_record () for many devices in one transaction (the message worker's batch
+ * of ACKs): each position moves forward only; a record repeated in the batch keeps its highest
+ * seq. FALSE if the transaction failed: then none is written. */
+gboolean   imp_store_delivery_record_batch (ImpStore *self, const ImpDeliveryRecord *records,
+                                            guint n_records, GError **error);
+
 
 /* Social (migration 0002, docs/store.md "Social"). */
 

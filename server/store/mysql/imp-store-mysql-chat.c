@@ -1,11 +1,12 @@
 /* imp-store-mysql-chat.c: the MySQL statements of the send transaction (DESIGN §2, §3). The
- * steps and their order are imp_store_chat_run ()'s (imp-store-common.c). Here, unlike SQLite,
+ * steps and their order are imp_store_chat_run ()'s (imp-store-chat.c). Here, unlike SQLite,
  * several processes write at once:
- * - seqs: the upsert on the user's user_seq row locks it until commit, and
- *   LAST_INSERT_ID(seq + 1) hands back the new value in the same round trip, so two workers
- *   never take the same seq and a rollback gives it back (no hole);
- * - dedup: another worker may commit the same (sender_id, client_msg_id) between our lookup and
- *   our insert; the insert then fails with ER_DUP_ENTRY and the original receipt is returned;
+ * - seqs: the first use of a user in a batch bumps their user_seq row, which locks it until
+ *   commit, and LAST_INSERT_ID(seq + 1) hands back the new value in the same round trip; the
+ *   batch then counts in memory and writes the row once at the end (still under the lock), so
+ *   two workers never take the same seq and a rollback gives it back (no hole);
+ * - dedup: the key is inserted with no lookup first; a key that exists (earlier in the batch,
+ *   or committed by another worker) fails with ER_DUP_ENTRY and the original receipt is read;
  * - deadlock (1213) and lock wait timeout (1205) roll the batch back with
  *   IMP_ERROR_UNAVAILABLE: the caller retries the whole batch. */
 #include "imp-store-mysql-private.h"
@@ -16,16 +17,16 @@
 #define SQL_SEQ_NEXT \
   "INSERT INTO user_seq (user_id, seq) VALUES (?1, LAST_INSERT_ID(1)) " \
   "ON DUPLICATE KEY UPDATE seq = LAST_INSERT_ID(seq + 1)"
-#define SQL_SEQ_UNDO "UPDATE user_seq SET seq = seq - 1 WHERE user_id = ?1"
 #define SQL_CONV_UPSERT \
   "INSERT INTO conversation (conversation_id, type, member_count, last_msg_id, " \
-  "last_msg_time, create_time, update_time) VALUES (?1, 1, ?2, ?3, ?4, ?4, ?4) " \
+  "last_msg_time, create_time, update_time) VALUES (?1, 1, ?2, ?3, ?4, ?5, ?4) " \
   "ON DUPLICATE KEY UPDATE last_msg_id = VALUES(last_msg_id), " \
   "last_msg_time = VALUES(last_msg_time), update_time = VALUES(update_time)"
-#define SQL_UCL_UPSERT \
+/* ?1 user, ?2 conversation, ?3 peer, ?4 the user's last seq (?8 the peer's), ?5 last msg id,
+ * ?6 last time, ?7 first time (imp-store-chat.c) */
+#define SQL_UCL_UPSERT(values) \
   "INSERT INTO user_conversation_list (user_id, conversation_id, peer_id, last_seq, " \
-  "last_msg_id, last_update_time, create_time, update_time) " \
-  "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?6) " \
+  "last_msg_id, last_update_time, create_time, update_time) " values " " \
   "ON DUPLICATE KEY UPDATE last_seq = VALUES(last_seq), last_msg_id = VALUES(last_msg_id), " \
   "last_update_time = VALUES(last_update_time), update_time = VALUES(update_time)"
 
@@ -71,14 +72,6 @@ seq_next (gpointer data, gint64 user_id, gint64 *out_seq, GError **error)
 }
 
 static gboolean
-seq_undo (gpointer data, gint64 user_id, GError **error)
-{
-  ChatCtx *ctx = data;
-
-  return EXEC (ctx, SQL_SEQ_UNDO, NULL, NULL, NULL, error, IMP_MY_INT (user_id));
-}
-
-static gboolean
 dedup_insert (gpointer data, const ImpChatRequest *req, const ImpChatResult *res,
               gboolean *out_duplicate, GError **error)
 {
@@ -117,36 +110,41 @@ message_insert (gpointer data, const ImpChatRequest *req, const char *conv_id, G
 }
 
 static gboolean
-uml_insert (gpointer data, gint64 user_id, gint64 seq, const ImpChatRequest *req,
-            const char *conv_id, GError **error)
+uml_insert (gpointer data, const ImpChatRequest *req, const char *conv_id, gint64 sender_seq,
+            gint64 recipient_seq, GError **error)
 {
   ChatCtx *ctx = data;
 
-  return DEFER (ctx, IMP_STORE_SQL_UML_INSERT, error,
-               IMP_MY_INT (user_id), IMP_MY_INT (req->msg_id), IMP_MY_TEXT (conv_id),
-               IMP_MY_INT (seq), IMP_MY_INT (req->sender_id), IMP_MY_INT (req->now_ms));
+  if (recipient_seq == 0)
+    return DEFER (ctx, IMP_STORE_SQL_UML_INSERT, error,
+                  IMP_MY_INT (req->sender_id), IMP_MY_INT (req->msg_id), IMP_MY_TEXT (conv_id),
+                  IMP_MY_INT (sender_seq), IMP_MY_INT (req->sender_id), IMP_MY_INT (req->now_ms));
+  return DEFER (ctx, IMP_STORE_SQL_UML_INSERT2, error,
+                IMP_MY_INT (req->sender_id), IMP_MY_INT (req->msg_id), IMP_MY_TEXT (conv_id),
+                IMP_MY_INT (sender_seq), IMP_MY_INT (req->now_ms), IMP_MY_INT (req->to_user_id),
+                IMP_MY_INT (recipient_seq));
 }
 
 static gboolean
-conversation_upsert (gpointer data, const ImpChatRequest *req, const char *conv_id,
-                     GError **error)
+conversation_write (gpointer data, const ImpStoreConvRows *r, GError **error)
 {
   ChatCtx *ctx = data;
+  gboolean self_chat = r->user_a == r->user_b;
 
-  return DEFER (ctx, SQL_CONV_UPSERT, error,
-               IMP_MY_TEXT (conv_id), IMP_MY_INT (req->to_user_id == req->sender_id ? 1 : 2),
-               IMP_MY_INT (req->msg_id), IMP_MY_INT (req->now_ms));
-}
-
-static gboolean
-ucl_upsert (gpointer data, gint64 user_id, gint64 peer_id, gint64 seq, const ImpChatRequest *req,
-            const char *conv_id, GError **error)
-{
-  ChatCtx *ctx = data;
-
-  return DEFER (ctx, SQL_UCL_UPSERT, error,
-               IMP_MY_INT (user_id), IMP_MY_TEXT (conv_id), IMP_MY_INT (peer_id),
-               IMP_MY_INT (seq), IMP_MY_INT (req->msg_id), IMP_MY_INT (req->now_ms));
+  if (!DEFER (ctx, SQL_CONV_UPSERT, error,
+              IMP_MY_TEXT (r->conv_id), IMP_MY_INT (self_chat ? 1 : 2), IMP_MY_INT (r->msg_id),
+              IMP_MY_INT (r->last_ms), IMP_MY_INT (r->first_ms)))
+    return FALSE;
+  if (self_chat)
+    return DEFER (ctx, SQL_UCL_UPSERT ("VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?6)"), error,
+                  IMP_MY_INT (r->user_a), IMP_MY_TEXT (r->conv_id), IMP_MY_INT (r->user_b),
+                  IMP_MY_INT (r->seq_a), IMP_MY_INT (r->msg_id), IMP_MY_INT (r->last_ms),
+                  IMP_MY_INT (r->first_ms));
+  return DEFER (ctx, SQL_UCL_UPSERT ("VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?6), "
+                                     "(?3, ?2, ?1, ?8, ?5, ?6, ?7, ?6)"), error,
+                IMP_MY_INT (r->user_a), IMP_MY_TEXT (r->conv_id), IMP_MY_INT (r->user_b),
+                IMP_MY_INT (r->seq_a), IMP_MY_INT (r->msg_id), IMP_MY_INT (r->last_ms),
+                IMP_MY_INT (r->first_ms), IMP_MY_INT (r->seq_b));
 }
 
 static const ImpStoreChatOps chat_ops = {
@@ -154,12 +152,10 @@ static const ImpStoreChatOps chat_ops = {
   .tx = imp_store_mysql_tx_op,
   .dedup_get = dedup_get,
   .seq_next = seq_next,
-  .seq_undo = seq_undo,
   .dedup_insert = dedup_insert,
   .message_insert = message_insert,
   .uml_insert = uml_insert,
-  .conversation_upsert = conversation_upsert,
-  .ucl_upsert = ucl_upsert,
+  .conversation_write = conversation_write,
 };
 
 gboolean

@@ -98,6 +98,7 @@ db_last_insert_id (gpointer data)
 const ImpStoreDbOps imp_store_mysql_db = {
   .for_update = " FOR UPDATE",
   .insert_ignore = "INSERT IGNORE",
+  .delivery_upsert = IMP_STORE_MYSQL_DELIVERY_UPSERT,
   .acquire = db_acquire,
   .release = db_release,
   .tx = imp_store_mysql_tx_op,

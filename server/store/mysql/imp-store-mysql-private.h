@@ -9,6 +9,11 @@
 
 G_BEGIN_DECLS
 
+#define IMP_STORE_MYSQL_DELIVERY_UPSERT \
+  "INSERT INTO device_delivery (user_id, device_id, up_to_seq, update_time) " \
+  "VALUES (?1, ?2, ?3, ?4) ON DUPLICATE KEY UPDATE " \
+  "up_to_seq = GREATEST(up_to_seq, VALUES(up_to_seq)), update_time = VALUES(update_time)"
+
 typedef struct {
   MYSQL   *mysql;      /* NULL while disconnected */
   guint    generation; /* the store's generation when connected */

@@ -11,10 +11,6 @@
 
 #define SQL_TOKEN_INSERT \
   "INSERT IGNORE INTO revoked_token (token_id, user_id, expires_s) VALUES (?1, ?2, ?3)"
-#define SQL_DELIVERY_UPSERT \
-  "INSERT INTO device_delivery (user_id, device_id, up_to_seq, update_time) " \
-  "VALUES (?1, ?2, ?3, ?4) ON DUPLICATE KEY UPDATE " \
-  "up_to_seq = GREATEST(up_to_seq, VALUES(up_to_seq)), update_time = VALUES(update_time)"
 
 /* Runs one statement on a pooled connection. */
 static gboolean
@@ -150,7 +146,7 @@ static gboolean
 mysql_delivery_record (ImpStore *store, gint64 user_id, const char *device_id, gint64 up_to_seq,
                        GError **error)
 {
-  return exec_one ((ImpStoreMysql *) store, SQL_DELIVERY_UPSERT,
+  return exec_one ((ImpStoreMysql *) store, IMP_STORE_MYSQL_DELIVERY_UPSERT,
                    IMP_MY_ARGS (IMP_MY_INT (user_id), IMP_MY_TEXT (device_id),
                                 IMP_MY_INT (up_to_seq), IMP_MY_INT (imp_now_ms ())),
                    NULL, NULL, NULL, error);

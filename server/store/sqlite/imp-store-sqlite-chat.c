@@ -31,8 +31,8 @@ dedup_get (gpointer conn, const ImpChatRequest *req, ImpChatResult *res, gboolea
   return TRUE;
 }
 
-/* The user's next seq: the counter row is bumped in this transaction, so a rollback takes it
- * back and seqs stay dense. */
+/* The user's counter, bumped once per batch (imp-store-chat.c keeps the running value): the row
+ * is written in this transaction, so a rollback takes it back and seqs stay dense. */
 static gboolean
 seq_next (gpointer conn, gint64 user_id, gint64 *out_seq, GError **error)
 {
@@ -58,39 +58,70 @@ seq_next (gpointer conn, gint64 user_id, gint64 *out_seq, GError **error)
   return TRUE;
 }
 
+/* The stream rows of both participants in one statement (one for a note to oneself). */
 static gboolean
-uml_insert (gpointer conn, gint64 user_id, gint64 seq, const ImpChatRequest *req,
-            const char *conv_id, GError **error)
+uml_insert (gpointer conn, const ImpChatRequest *req, const char *conv_id, gint64 sender_seq,
+            gint64 recipient_seq, GError **error)
 {
   ImpSqliteConn *c = conn;
-  sqlite3_stmt *stmt = imp_store_sqlite_stmt (c, IMP_SQL_UML_INSERT, error);
+  gboolean both = recipient_seq != 0;
+  sqlite3_stmt *stmt = imp_store_sqlite_stmt (c, both ? IMP_SQL_UML_INSERT2 : IMP_SQL_UML_INSERT,
+                                              error);
 
   if (stmt == NULL)
     return FALSE;
-  sqlite3_bind_int64 (stmt, 1, user_id);
-  sqlite3_bind_int64 (stmt, 2, req->msg_id);
-  sqlite3_bind_text (stmt, 3, conv_id, -1, SQLITE_STATIC);
-  sqlite3_bind_int64 (stmt, 4, seq);
-  sqlite3_bind_int64 (stmt, 5, req->sender_id);
-  sqlite3_bind_int64 (stmt, 6, req->now_ms);
+  if (both)
+    {
+      sqlite3_bind_int64 (stmt, 1, req->sender_id);
+      sqlite3_bind_int64 (stmt, 2, req->msg_id);
+      sqlite3_bind_text (stmt, 3, conv_id, -1, SQLITE_STATIC);
+      sqlite3_bind_int64 (stmt, 4, sender_seq);
+      sqlite3_bind_int64 (stmt, 5, req->now_ms);
+      sqlite3_bind_int64 (stmt, 6, req->to_user_id);
+      sqlite3_bind_int64 (stmt, 7, recipient_seq);
+    }
+  else
+    {
+      sqlite3_bind_int64 (stmt, 1, req->sender_id);
+      sqlite3_bind_int64 (stmt, 2, req->msg_id);
+      sqlite3_bind_text (stmt, 3, conv_id, -1, SQLITE_STATIC);
+      sqlite3_bind_int64 (stmt, 4, sender_seq);
+      sqlite3_bind_int64 (stmt, 5, req->sender_id);
+      sqlite3_bind_int64 (stmt, 6, req->now_ms);
+    }
   return imp_store_sqlite_run (c, stmt, error);
 }
 
+/* The conversation row and both list rows (one for a note to oneself). */
 static gboolean
-ucl_upsert (gpointer conn, gint64 user_id, gint64 peer_id, gint64 seq,
-            const ImpChatRequest *req, const char *conv_id, GError **error)
+conversation_write (gpointer conn, const ImpStoreConvRows *r, GError **error)
 {
   ImpSqliteConn *c = conn;
-  sqlite3_stmt *stmt = imp_store_sqlite_stmt (c, IMP_SQL_UCL_UPSERT, error);
+  gboolean self_chat = r->user_a == r->user_b;
+  sqlite3_stmt *stmt = imp_store_sqlite_stmt (c, IMP_SQL_CONV_UPSERT, error);
 
   if (stmt == NULL)
     return FALSE;
-  sqlite3_bind_int64 (stmt, 1, user_id);
-  sqlite3_bind_text (stmt, 2, conv_id, -1, SQLITE_STATIC);
-  sqlite3_bind_int64 (stmt, 3, peer_id);
-  sqlite3_bind_int64 (stmt, 4, seq);
-  sqlite3_bind_int64 (stmt, 5, req->msg_id);
-  sqlite3_bind_int64 (stmt, 6, req->now_ms);
+  sqlite3_bind_text (stmt, 1, r->conv_id, -1, SQLITE_STATIC);
+  sqlite3_bind_int (stmt, 2, self_chat ? 1 : 2);
+  sqlite3_bind_int64 (stmt, 3, r->msg_id);
+  sqlite3_bind_int64 (stmt, 4, r->last_ms);
+  sqlite3_bind_int64 (stmt, 5, r->first_ms);
+  if (!imp_store_sqlite_run (c, stmt, error))
+    return FALSE;
+
+  stmt = imp_store_sqlite_stmt (c, self_chat ? IMP_SQL_UCL_UPSERT : IMP_SQL_UCL_UPSERT2, error);
+  if (stmt == NULL)
+    return FALSE;
+  sqlite3_bind_int64 (stmt, 1, r->user_a);
+  sqlite3_bind_text (stmt, 2, r->conv_id, -1, SQLITE_STATIC);
+  sqlite3_bind_int64 (stmt, 3, r->user_b);
+  sqlite3_bind_int64 (stmt, 4, r->seq_a);
+  sqlite3_bind_int64 (stmt, 5, r->msg_id);
+  sqlite3_bind_int64 (stmt, 6, r->last_ms);
+  sqlite3_bind_int64 (stmt, 7, r->first_ms);
+  if (!self_chat)
+    sqlite3_bind_int64 (stmt, 8, r->seq_b);
   return imp_store_sqlite_run (c, stmt, error);
 }
 
@@ -113,14 +144,15 @@ message_insert (gpointer conn, const ImpChatRequest *req, const char *conv_id, G
   return imp_store_sqlite_run (c, stmt, error);
 }
 
-/* BEGIN IMMEDIATE serialises writers, so dedup_get has seen every committed key: a duplicate
- * here cannot happen and would be an error. */
+/* INSERT ... ON CONFLICT DO NOTHING RETURNING: no row back means the key exists (written
+ * earlier in this transaction, or committed before: BEGIN IMMEDIATE excludes other writers). */
 static gboolean
 dedup_insert (gpointer conn, const ImpChatRequest *req, const ImpChatResult *res,
               gboolean *out_duplicate, GError **error)
 {
   ImpSqliteConn *c = conn;
   sqlite3_stmt *stmt = imp_store_sqlite_stmt (c, IMP_SQL_DEDUP_INSERT, error);
+  int rc;
 
   if (stmt == NULL)
     return FALSE;
@@ -131,24 +163,17 @@ dedup_insert (gpointer conn, const ImpChatRequest *req, const ImpChatResult *res
   sqlite3_bind_int64 (stmt, 5, res->recipient_seq);
   sqlite3_bind_text (stmt, 6, res->conversation_id, -1, SQLITE_STATIC);
   sqlite3_bind_int64 (stmt, 7, res->send_time_ms);
-  *out_duplicate = FALSE;
-  return imp_store_sqlite_run (c, stmt, error);
-}
-
-static gboolean
-conversation_upsert (gpointer conn, const ImpChatRequest *req, const char *conv_id,
-                     GError **error)
-{
-  ImpSqliteConn *c = conn;
-  sqlite3_stmt *stmt = imp_store_sqlite_stmt (c, IMP_SQL_CONV_UPSERT, error);
-
-  if (stmt == NULL)
-    return FALSE;
-  sqlite3_bind_text (stmt, 1, conv_id, -1, SQLITE_STATIC);
-  sqlite3_bind_int (stmt, 2, req->to_user_id == req->sender_id ? 1 : 2);
-  sqlite3_bind_int64 (stmt, 3, req->msg_id);
-  sqlite3_bind_int64 (stmt, 4, req->now_ms);
-  return imp_store_sqlite_run (c, stmt, error);
+  rc = sqlite3_step (stmt);
+  *out_duplicate = (rc == SQLITE_DONE);
+  if (rc == SQLITE_ROW)
+    rc = sqlite3_step (stmt);
+  sqlite3_reset (stmt);
+  if (rc != SQLITE_DONE)
+    {
+      imp_store_sqlite_set_error (c->db, rc, "dedup insert", error);
+      return FALSE;
+    }
+  return TRUE;
 }
 
 static const ImpStoreChatOps chat_ops = {
@@ -156,12 +181,10 @@ static const ImpStoreChatOps chat_ops = {
   .tx = imp_store_sqlite_tx_op,
   .dedup_get = dedup_get,
   .seq_next = seq_next,
-  .seq_undo = NULL,
   .dedup_insert = dedup_insert,
   .message_insert = message_insert,
   .uml_insert = uml_insert,
-  .conversation_upsert = conversation_upsert,
-  .ucl_upsert = ucl_upsert,
+  .conversation_write = conversation_write,
 };
 
 gboolean

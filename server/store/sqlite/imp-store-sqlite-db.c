@@ -128,6 +128,7 @@ db_last_insert_id (gpointer conn)
 const ImpStoreDbOps imp_store_sqlite_db = {
   .for_update = "",
   .insert_ignore = "INSERT OR IGNORE",
+  .delivery_upsert = IMP_STORE_SQLITE_DELIVERY_UPSERT,
   .acquire = db_acquire,
   .release = db_release,
   .tx = imp_store_sqlite_tx_op,

@@ -8,6 +8,11 @@
 
 G_BEGIN_DECLS
 
+#define IMP_STORE_SQLITE_DELIVERY_UPSERT \
+  "INSERT INTO device_delivery (user_id, device_id, up_to_seq, update_time) " \
+  "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (user_id, device_id) DO UPDATE SET " \
+  "up_to_seq = max(up_to_seq, excluded.up_to_seq), update_time = excluded.update_time"
+
 typedef enum {
   IMP_SQL_BEGIN_READ,
   IMP_SQL_BEGIN_WRITE,
@@ -27,8 +32,10 @@ typedef enum {
   IMP_SQL_SEQ_GET,
   IMP_SQL_MESSAGE_INSERT,
   IMP_SQL_UML_INSERT,
+  IMP_SQL_UML_INSERT2,
   IMP_SQL_CONV_UPSERT,
   IMP_SQL_UCL_UPSERT,
+  IMP_SQL_UCL_UPSERT2,
   IMP_SQL_UCL_EXISTS,
   IMP_SQL_UCL_MARK_READ,
   IMP_SQL_STREAM_PULL,
@@ -43,9 +50,20 @@ typedef struct {
   GHashTable   *by_text;  /* SQL text -> sqlite3_stmt *: the generic statements (db ops) */
 } ImpSqliteConn;
 
+/* Runs the WAL checkpoints on a thread of its own (imp-store-sqlite-checkpoint.c). */
+typedef struct _ImpSqliteCheckpointer ImpSqliteCheckpointer;
+
+ImpSqliteCheckpointer *imp_store_sqlite_checkpointer_new (const char *path, GError **error);
+/* Turns off db's automatic checkpoint: its commits wake the checkpointer instead. */
+void                   imp_store_sqlite_checkpointer_attach (ImpSqliteCheckpointer *self,
+                                                             sqlite3 *db);
+/* Stops the thread and checkpoints (TRUNCATE): call once the store's connections are closed. */
+void                   imp_store_sqlite_checkpointer_free (ImpSqliteCheckpointer *self);
+
 typedef struct {
   ImpStore   parent;
   char      *path;
+  ImpSqliteCheckpointer *ckpt;
   GMutex     pool_lock;  /* guards idle */
   GPtrArray *idle;       /* ImpSqliteConn *, not in use */
   GMutex     write_lock; /* one write transaction at a time in this process */

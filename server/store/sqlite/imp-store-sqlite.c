@@ -10,6 +10,15 @@
 #define IDLE_MAX 8
 #define BUSY_TIMEOUT_MS 5000
 
+/* The conversation list rows of a conversation: ?1 user, ?2 conversation, ?3 peer, ?4 the
+ * user's last seq (?8 the peer's), ?5 last msg id, ?6 last time, ?7 first time. */
+#define UCL_UPSERT(values) \
+  "INSERT INTO user_conversation_list (user_id, conversation_id, peer_id, last_seq, " \
+  "last_msg_id, last_update_time, create_time, update_time) " values " " \
+  "ON CONFLICT (user_id, conversation_id) DO UPDATE SET last_seq = excluded.last_seq, " \
+  "last_msg_id = excluded.last_msg_id, last_update_time = excluded.last_update_time, " \
+  "update_time = excluded.update_time"
+
 static const char *const sql_text[IMP_SQL_N_STMTS] = {
   [IMP_SQL_BEGIN_READ] = "BEGIN",
   [IMP_SQL_BEGIN_WRITE] = "BEGIN IMMEDIATE",
@@ -24,30 +33,26 @@ static const char *const sql_text[IMP_SQL_N_STMTS] = {
     "ON CONFLICT (token_id) DO NOTHING",
   [IMP_SQL_TOKEN_PURGE] = IMP_STORE_SQL_TOKEN_PURGE,
   [IMP_SQL_TOKEN_GET] = IMP_STORE_SQL_TOKEN_GET,
-  [IMP_SQL_DELIVERY_UPSERT] =
-    "INSERT INTO device_delivery (user_id, device_id, up_to_seq, update_time) "
-    "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (user_id, device_id) DO UPDATE SET "
-    "up_to_seq = max(up_to_seq, excluded.up_to_seq), update_time = excluded.update_time",
+  [IMP_SQL_DELIVERY_UPSERT] = IMP_STORE_SQLITE_DELIVERY_UPSERT,
   [IMP_SQL_DEDUP_GET] = IMP_STORE_SQL_DEDUP_GET,
-  [IMP_SQL_DEDUP_INSERT] = IMP_STORE_SQL_DEDUP_INSERT,
+  [IMP_SQL_DEDUP_INSERT] =
+    IMP_STORE_SQL_DEDUP_INSERT " ON CONFLICT (sender_id, client_msg_id) DO NOTHING RETURNING 1",
   [IMP_SQL_SEQ_NEXT] =
     "INSERT INTO user_seq (user_id, seq) VALUES (?1, 1) "
     "ON CONFLICT (user_id) DO UPDATE SET seq = seq + 1 RETURNING seq",
   [IMP_SQL_SEQ_GET] = IMP_STORE_SQL_SEQ_GET,
   [IMP_SQL_MESSAGE_INSERT] = IMP_STORE_SQL_MESSAGE_INSERT,
   [IMP_SQL_UML_INSERT] = IMP_STORE_SQL_UML_INSERT,
+  [IMP_SQL_UML_INSERT2] = IMP_STORE_SQL_UML_INSERT2,
+  /* ?5: the batch's first message in the conversation, ?4 its last (imp-store-chat.c) */
   [IMP_SQL_CONV_UPSERT] =
     "INSERT INTO conversation (conversation_id, type, member_count, last_msg_id, "
-    "last_msg_time, create_time, update_time) VALUES (?1, 1, ?2, ?3, ?4, ?4, ?4) "
+    "last_msg_time, create_time, update_time) VALUES (?1, 1, ?2, ?3, ?4, ?5, ?4) "
     "ON CONFLICT (conversation_id) DO UPDATE SET last_msg_id = excluded.last_msg_id, "
     "last_msg_time = excluded.last_msg_time, update_time = excluded.update_time",
-  [IMP_SQL_UCL_UPSERT] =
-    "INSERT INTO user_conversation_list (user_id, conversation_id, peer_id, last_seq, "
-    "last_msg_id, last_update_time, create_time, update_time) "
-    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?6) "
-    "ON CONFLICT (user_id, conversation_id) DO UPDATE SET last_seq = excluded.last_seq, "
-    "last_msg_id = excluded.last_msg_id, last_update_time = excluded.last_update_time, "
-    "update_time = excluded.update_time",
+  [IMP_SQL_UCL_UPSERT] = UCL_UPSERT ("VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?6)"),
+  [IMP_SQL_UCL_UPSERT2] =
+    UCL_UPSERT ("VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?6), (?3, ?2, ?1, ?8, ?5, ?6, ?7, ?6)"),
   [IMP_SQL_UCL_EXISTS] = IMP_STORE_SQL_UCL_EXISTS,
   [IMP_SQL_UCL_MARK_READ] =
     "UPDATE user_conversation_list SET last_read_seq = min(?3, last_seq), update_time = ?4 "
@@ -191,7 +196,9 @@ imp_store_sqlite_conn_acquire (ImpStoreSqlite *self, GError **error)
     conn = g_ptr_array_steal_index_fast (self->idle, self->idle->len - 1);
   g_mutex_unlock (&self->pool_lock);
 
-  return conn != NULL ? conn : conn_open (self->path, error);
+  if (conn == NULL && (conn = conn_open (self->path, error)) != NULL)
+    imp_store_sqlite_checkpointer_attach (self->ckpt, conn->db);
+  return conn;
 }
 
 void
@@ -446,6 +453,7 @@ sqlite_free (ImpStore *store)
   for (guint i = 0; i < self->idle->len; i++)
     conn_close (g_ptr_array_index (self->idle, i));
   g_ptr_array_unref (self->idle);
+  imp_store_sqlite_checkpointer_free (self->ckpt);  /* the last connection: checkpoints */
   g_mutex_clear (&self->pool_lock);
   g_mutex_clear (&self->write_lock);
   g_free (self->path);
@@ -475,6 +483,7 @@ ImpStore *
 imp_store_sqlite_open (const char *path, GError **error)
 {
   ImpStoreSqlite *self;
+  ImpSqliteCheckpointer *ckpt;
   ImpSqliteConn *conn;
   sqlite3_stmt *stmt = NULL;
   const char *mode = NULL;
@@ -514,7 +523,15 @@ imp_store_sqlite_open (const char *path, GError **error)
       return NULL;
     }
 
+  if ((ckpt = imp_store_sqlite_checkpointer_new (path, error)) == NULL)
+    {
+      conn_close (conn);
+      return NULL;
+    }
+  imp_store_sqlite_checkpointer_attach (ckpt, conn->db);
+
   self = g_new0 (ImpStoreSqlite, 1);
+  self->ckpt = ckpt;
   self->parent.vt = &sqlite_vtable;
   self->path = g_strdup (path);
   self->idle = g_ptr_array_new ();

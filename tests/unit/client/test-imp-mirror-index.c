@@ -236,6 +236,110 @@ test_search (Fixture *f, gconstpointer data)
   g_assert_no_error (error);
 }
 
+static void
+gstore (Fixture *f, const char *conv, gint64 seq, gint64 from, int type, const char *content)
+{
+  g_autoptr(ImpMessage) m = imp_message_new ();
+  g_autoptr(GError) error = NULL;
+
+  m->seq = seq;
+  m->msg_id = 5000 + seq;
+  m->conversation_id = g_strdup (conv);
+  m->group_id = g_ascii_strtoll (conv + 6, NULL, 10);
+  m->sender_id = from;
+  m->content_type = type;
+  m->content = g_strdup (content);
+  m->send_time_ms = 1700000001000 + seq;
+  g_assert_true (imp_mirror_group_store (f->mirror, m, NULL, NULL, &error));
+  g_assert_no_error (error);
+}
+
+static ImpConversationInfo *
+find_conv (GPtrArray *convs, const char *id)
+{
+  for (guint i = 0; i < convs->len; i++)
+    if (g_strcmp0 (((ImpConversationInfo *) convs->pdata[i])->conversation_id, id) == 0)
+      return convs->pdata[i];
+  return NULL;
+}
+
+/* Group streams appear in the list (with their name, even when empty), count unread per their
+ * own watermark (a row above a hole is not applied), page, and are searched. */
+static void
+test_groups (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GPtrArray) convs = NULL;
+  g_autoptr(GPtrArray) page = NULL;
+  g_autoptr(GPtrArray) hits = NULL;
+  g_autoptr(GPtrArray) unsent = NULL;
+  g_autoptr(GError) error = NULL;
+  ImpConversationInfo *g, *empty;
+
+  store (f, 1, 2, 1, "private hello");
+  g_assert_true (imp_mirror_group_ensure (f->mirror, "group_7", 7, "crew"));
+  g_assert_true (imp_mirror_group_ensure (f->mirror, "group_8", 8, "quiet"));
+  gstore (f, "group_7", 1, 1, IMP_CONTENT_TYPE_SYSTEM, "{\"event\":\"group_created\",\"name\":\"crew\"}");
+  gstore (f, "group_7", 2, 1, 0, "hello crew");
+  gstore (f, "group_7", 3, 2, 0, "hi from bob");
+  gstore (f, "group_7", 4, 3, 0, "carol says hello");
+  gstore (f, "group_7", 6, 3, 0, "above the hole");
+
+  convs = imp_mirror_index_list_conversations (f->index);
+  g_assert_cmpuint (convs->len, ==, 3);
+  g = find_conv (convs, "group_7");
+  g_assert_nonnull (g);
+  g_assert_cmpint (g->group_id, ==, 7);
+  g_assert_cmpstr (g->group_name, ==, "crew");
+  g_assert_cmpint (g->peer_id, ==, 0);
+  g_assert_cmpint (g->last_seq, ==, 4);
+  g_assert_cmpstr (g->last_content, ==, "carol says hello");
+  g_assert_cmpuint (g->unread, ==, 2);   /* bob's and carol's; the system event and our own are not */
+  g_assert_true (convs->pdata[0] == g);  /* most recent first */
+  empty = find_conv (convs, "group_8");
+  g_assert_nonnull (empty);
+  g_assert_cmpstr (empty->group_name, ==, "quiet");
+  g_assert_cmpint (empty->last_seq, ==, 0);
+  g_assert_cmpuint (imp_mirror_index_total_unread (f->index), ==, 3);
+  g_assert_cmpint (imp_mirror_index_last_seq (f->index, "group_7"), ==, 4);
+
+  page = imp_mirror_index_list_before (f->index, "group_7", 0, 2);
+  g_assert_cmpuint (page->len, ==, 2);
+  g_assert_cmpint (((ImpMessage *) page->pdata[0])->seq, ==, 3);
+  g_assert_cmpint (((ImpMessage *) page->pdata[1])->group_id, ==, 7);
+  g_clear_pointer (&page, g_ptr_array_unref);
+  page = imp_mirror_index_list_after (f->index, "group_7", 1);
+  g_assert_cmpuint (page->len, ==, 3);
+
+  g_assert_true (imp_mirror_index_set_read (f->index, "group_7", 3));
+  g_assert_cmpuint (imp_mirror_index_unread (f->index, "group_7"), ==, 1);
+
+  /* Filling the hole applies seq 5 and 6. */
+  gstore (f, "group_7", 5, 2, 0, "filler");
+  g_assert_cmpint (imp_mirror_index_last_seq (f->index, "group_7"), ==, 6);
+  g_assert_cmpuint (imp_mirror_index_unread (f->index, "group_7"), ==, 3);
+
+  hits = imp_mirror_index_search (f->index, "hello", 10);
+  g_assert_cmpuint (hits->len, ==, 3);   /* carol's, ours in the group, the private one */
+  g_assert_cmpstr (((ImpMessage *) hits->pdata[0])->conversation_id, ==, "group_7");
+  g_clear_pointer (&hits, g_ptr_array_unref);
+  hits = imp_mirror_index_search (f->index, "hi", 10);   /* short: LIKE over both streams */
+  g_assert_cmpuint (hits->len, ==, 1);
+  g_assert_cmpstr (((ImpMessage *) hits->pdata[0])->content, ==, "hi from bob");
+
+  g_assert_true (imp_mirror_outbox_add_full (f->mirror, "g-1", 0, 7, "queued for the group", 1800000000000, &error));
+  g_assert_no_error (error);
+  unsent = imp_mirror_index_outbox_unsent_group (f->index, 7);
+  g_assert_cmpuint (unsent->len, ==, 1);
+  g_clear_pointer (&unsent, g_ptr_array_unref);
+  unsent = imp_mirror_index_outbox_unsent (f->index, 0);
+  g_assert_cmpuint (unsent->len, ==, 0);
+  g_clear_pointer (&convs, g_ptr_array_unref);
+  convs = imp_mirror_index_list_conversations (f->index);
+  g_assert_cmpuint (convs->len, ==, 3);
+  g = find_conv (convs, "group_7");
+  g_assert_cmpstr (g->last_content, ==, "queued for the group");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -246,5 +350,6 @@ main (int argc, char **argv)
   ADD ("drafts-persist", test_drafts_persist);
   ADD ("outbox-unsent", test_outbox_unsent);
   ADD ("search", test_search);
+  ADD ("groups", test_groups);
   return g_test_run ();
 }

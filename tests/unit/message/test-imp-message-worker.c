@@ -390,6 +390,8 @@ test_duplicate (Fixture *f, gconstpointer data)
 
   publish_chat (f, "gw1", 10, f->alice, f->bob, id1, "once");
   wait_for (&(Cond) { f, id1, "gw1", f->bob, 1 });
+  /* The sender's copy goes out after the recipient's: count from after it. */
+  wait_for (&(Cond) { f, NULL, "gw1", f->alice, 1 });
   first = *find_receipt (f, id1);
   bob_before = n_pushes (f, "gw1", f->bob);
   alice_before = n_pushes (f, "gw1", f->alice);

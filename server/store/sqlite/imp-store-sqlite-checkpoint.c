@@ -1,0 +1,157 @@
+/* imp-store-sqlite-checkpoint.c: WAL checkpoints off the commit path (docs/store.md
+ * "Durability"). SQLite's automatic checkpoint runs inside the COMMIT that crosses its threshold,
+ * with its fsyncs, on the writer's thread: the message worker's latency tail. Instead, the pool's
+ * connections have no automatic checkpoint and a WAL hook that wakes this thread, which
+ * checkpoints on a connection of its own:
+ * - PASSIVE when the WAL has grown past CKPT_FRAMES (it never waits for readers or writers, so
+ *   writers go on appending meanwhile; once everything is copied the next writer starts the WAL
+ *   over);
+ * - RESTART past CKPT_FRAMES_MAX (readers kept it from finishing for too long: this one waits,
+ *   and so bounds the file);
+ * - TRUNCATE once no commit came for QUIET_US, so an idle store's WAL shrinks to nothing;
+ * - TRUNCATE at close, after the thread has stopped. */
+#include "imp-store-sqlite-private.h"
+
+#define CKPT_FRAMES 1000        /* SQLite's default automatic checkpoint threshold */
+#define CKPT_FRAMES_MAX 100000  /* ~400 MB of 4 KiB pages */
+#define QUIET_US (500 * G_TIME_SPAN_MILLISECOND)
+#define BUSY_TIMEOUT_MS 1000    /* RESTART's wait for readers */
+
+struct _ImpSqliteCheckpointer {
+  sqlite3 *db;         /* the thread's connection */
+  GThread *thread;
+  GMutex   lock;       /* guards what follows */
+  GCond    cond;
+  int      wanted;     /* 0, or the checkpoint mode the hook asked for */
+  gboolean dirty;      /* committed since the last TRUNCATE */
+  gint64   last_commit_us;
+  gboolean stop;
+};
+
+static void
+checkpoint (ImpSqliteCheckpointer *self, int mode)
+{
+  int log_frames = 0, done_frames = 0;
+  int rc = sqlite3_wal_checkpoint_v2 (self->db, NULL, mode, &log_frames, &done_frames);
+
+  /* BUSY: another connection (or process) was checkpointing, or readers kept a RESTART or
+   * TRUNCATE from finishing; the next commit asks again. */
+  if (rc != SQLITE_OK && (rc & 0xff) != SQLITE_BUSY)
+    g_warning ("store: WAL checkpoint: %s", sqlite3_errmsg (self->db));
+}
+
+static gpointer
+checkpointer_run (gpointer data)
+{
+  ImpSqliteCheckpointer *self = data;
+
+  g_mutex_lock (&self->lock);
+  while (!self->stop)
+    {
+      if (self->wanted != 0)
+        {
+          int mode = self->wanted;
+
+          self->wanted = 0;
+          g_mutex_unlock (&self->lock);
+          checkpoint (self, mode);
+          g_mutex_lock (&self->lock);
+        }
+      else if (self->dirty && g_get_monotonic_time () >= self->last_commit_us + QUIET_US)
+        {
+          self->dirty = FALSE;
+          g_mutex_unlock (&self->lock);
+          checkpoint (self, SQLITE_CHECKPOINT_TRUNCATE);
+          g_mutex_lock (&self->lock);
+        }
+      else if (self->dirty)
+        g_cond_wait_until (&self->cond, &self->lock, self->last_commit_us + QUIET_US);
+      else
+        g_cond_wait (&self->cond, &self->lock);
+    }
+  g_mutex_unlock (&self->lock);
+  return NULL;
+}
+
+/* Runs on the committing thread after each write transaction, the write lock released. */
+static int
+wal_hook (void *data, sqlite3 *db, const char *name, int n_frames)
+{
+  ImpSqliteCheckpointer *self = data;
+  int mode = n_frames >= CKPT_FRAMES_MAX ? SQLITE_CHECKPOINT_RESTART
+             : n_frames >= CKPT_FRAMES ? SQLITE_CHECKPOINT_PASSIVE : 0;
+
+  g_mutex_lock (&self->lock);
+  if (!self->dirty)
+    g_cond_signal (&self->cond);  /* starts the quiet timer */
+  self->dirty = TRUE;
+  self->last_commit_us = g_get_monotonic_time ();
+  if (mode > self->wanted)  /* RESTART > PASSIVE */
+    {
+      self->wanted = mode;
+      g_cond_signal (&self->cond);
+    }
+  g_mutex_unlock (&self->lock);
+  return SQLITE_OK;
+}
+
+ImpSqliteCheckpointer *
+imp_store_sqlite_checkpointer_new (const char *path, GError **error)
+{
+  ImpSqliteCheckpointer *self = g_new0 (ImpSqliteCheckpointer, 1);
+  int rc;
+
+  rc = sqlite3_open_v2 (path, &self->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_busy_timeout (self->db, BUSY_TIMEOUT_MS);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_exec (self->db, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_wal_autocheckpoint (self->db, 0);
+  if (rc != SQLITE_OK)
+    {
+      imp_store_sqlite_set_error (self->db, rc, "checkpoint connection", error);
+      sqlite3_close_v2 (self->db);
+      g_free (self);
+      return NULL;
+    }
+  g_mutex_init (&self->lock);
+  g_cond_init (&self->cond);
+  self->thread = g_thread_try_new ("store-checkpoint", checkpointer_run, self, error);
+  if (self->thread == NULL)
+    {
+      g_prefix_error (error, "store: ");
+      imp_store_sqlite_checkpointer_free (self);
+      return NULL;
+    }
+  return self;
+}
+
+void
+imp_store_sqlite_checkpointer_attach (ImpSqliteCheckpointer *self, sqlite3 *db)
+{
+  /* The hook replaces the automatic checkpoint (sqlite3_wal_autocheckpoint is itself a hook). */
+  sqlite3_wal_autocheckpoint (db, 0);
+  sqlite3_wal_hook (db, wal_hook, self);
+}
+
+void
+imp_store_sqlite_checkpointer_free (ImpSqliteCheckpointer *self)
+{
+  if (self == NULL)
+    return;
+  if (self->thread != NULL)
+    {
+      g_mutex_lock (&self->lock);
+      self->stop = TRUE;
+      g_cond_signal (&self->cond);
+      g_mutex_unlock (&self->lock);
+      g_thread_join (self->thread);
+      /* The pool's connections are closed by now: nothing else writes. */
+      checkpoint (self, SQLITE_CHECKPOINT_TRUNCATE);
+    }
+  sqlite3_close_v2 (self->db);
+  g_mutex_clear (&self->lock);
+  g_cond_clear (&self->cond);
+  g_free (self);
+}
