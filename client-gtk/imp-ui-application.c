@@ -7,6 +7,8 @@
 #include "imp-ui-application.h"
 #include "imp-ui-window.h"
 #include "imp-ui-preferences-window.h"
+#include "imp-ui-group-window.h"
+#include "imp-ui-people-window.h"
 #include "imp-ui-test-driver.h"
 #include "imp-error.h"
 
@@ -598,7 +600,35 @@ open_conversation_action (GSimpleAction *action, GVariant *param, gpointer user_
   imp_ui_window_open_conversation (IMP_UI_WINDOW (main_window (self)), g_variant_get_string (param, NULL));
 }
 
+static void
+new_group_action (GSimpleAction *action, GVariant *param, gpointer user_data)
+{
+  ImpUiApplication *self = user_data;
+  GtkWindow *win = main_window (self);
+
+  if (!imp_ui_application_is_signed_in (self))
+    return;
+  if (win != NULL && IMP_IS_UI_WINDOW (win))
+    imp_ui_window_close_popovers (IMP_UI_WINDOW (win));
+  gtk_window_present (GTK_WINDOW (imp_ui_group_window_new (self, win, 0)));
+}
+
+static void
+people_action (GSimpleAction *action, GVariant *param, gpointer user_data)
+{
+  ImpUiApplication *self = user_data;
+  GtkWindow *win = main_window (self);
+
+  if (!imp_ui_application_is_signed_in (self))
+    return;
+  if (win != NULL && IMP_IS_UI_WINDOW (win))
+    imp_ui_window_close_popovers (IMP_UI_WINDOW (win));
+  gtk_window_present (GTK_WINDOW (imp_ui_people_window_new (self, win)));
+}
+
 static const GActionEntry app_actions[] = {
+  { "new-group", new_group_action },
+  { "people", people_action },
   { "quit", quit_action },
   { "preferences", preferences_action },
   { "about", about_action },

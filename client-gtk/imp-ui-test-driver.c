@@ -9,6 +9,7 @@
  *   action NAME [STRING]         activates app.NAME / win.NAME with an optional string target
  *   wait MS PATH OP [TEXT]       OP: is, contains, lacks, count, shown, hidden, absent; answers when it
  *                                holds, or ERR with what was seen when MS milliseconds pass
+ *   close PATH                   closes the window that holds the widget (a dialog)
  *   text PATH                    answers the widget's text
  *   shot FILE                    saves the window as PNG
  *   quit                         closes the window (the draft is saved) and quits
@@ -37,6 +38,7 @@ typedef struct {
   /* the pending screenshot */
   char             *shot_file;
   gulong            paint_handler;
+  GdkFrameClock    *paint_clock;   /* the clock paint_handler is on */
   guint             shot_timeout;
 } Driver;
 
@@ -246,10 +248,24 @@ tick_cb (gpointer user_data)
 
 /* ---- commands ---- */
 
+/* The window a screenshot shows: an open dialog of the main window (people, groups), else the
+ * main window. */
+static GtkWidget *
+shot_window (Driver *d)
+{
+  g_autoptr(GList) tops = gtk_window_list_toplevels ();
+
+  for (GList *l = tops; l != NULL; l = l->next)
+    if (l->data != (gpointer) d->window && gtk_widget_get_mapped (l->data)
+        && gtk_window_get_transient_for (l->data) == d->window)
+      return l->data;
+  return GTK_WIDGET (d->window);
+}
+
 static gboolean
 save_png (Driver *d, const char *file, GError **error)
 {
-  GtkWidget *w = GTK_WIDGET (d->window);
+  GtkWidget *w = shot_window (d);
   int width = gtk_widget_get_width (w), height = gtk_widget_get_height (w);
   g_autoptr(GdkPaintable) paintable = NULL;
   g_autoptr(GdkTexture) texture = NULL;
@@ -311,6 +327,9 @@ click (GtkWidget *w)
     g_signal_emit_by_name (w, "activate");
   else if (GTK_IS_SWITCH (w))
     gtk_switch_set_active (GTK_SWITCH (w), !gtk_switch_get_active (GTK_SWITCH (w)));
+  else if (ADW_IS_PREFERENCES_PAGE (w) && ADW_IS_PREFERENCES_WINDOW (gtk_widget_get_root (w)))
+    adw_preferences_window_set_visible_page (ADW_PREFERENCES_WINDOW (gtk_widget_get_root (w)),
+                                             ADW_PREFERENCES_PAGE (w));
   else
     gtk_widget_activate (w);
 }
@@ -318,12 +337,12 @@ click (GtkWidget *w)
 static void
 finish_shot (Driver *d)
 {
-  GdkFrameClock *clock = gtk_widget_get_frame_clock (GTK_WIDGET (d->window));
   g_autoptr(GError) error = NULL;
 
-  if (clock != NULL && d->paint_handler != 0)
-    g_signal_handler_disconnect (clock, d->paint_handler);
+  if (d->paint_clock != NULL && d->paint_handler != 0)
+    g_signal_handler_disconnect (d->paint_clock, d->paint_handler);
   d->paint_handler = 0;
+  g_clear_object (&d->paint_clock);
   g_clear_handle_id (&d->shot_timeout, g_source_remove);
   if (save_png (d, d->shot_file, &error))
     reply ("OK", "shot %s", d->shot_file);
@@ -353,13 +372,16 @@ shot_timeout_cb (gpointer user_data)
 static void
 start_shot (Driver *d, const char *file)
 {
-  GdkFrameClock *clock = gtk_widget_get_frame_clock (GTK_WIDGET (d->window));
+  GdkFrameClock *clock = gtk_widget_get_frame_clock (shot_window (d));
 
   d->shot_file = g_strdup (file);
   d->shot_timeout = g_timeout_add (3000, shot_timeout_cb, d);
   if (clock != NULL)
-    d->paint_handler = g_signal_connect (clock, "after-paint", G_CALLBACK (after_paint_cb), d);
-  gtk_widget_queue_draw (GTK_WIDGET (d->window));
+    {
+      d->paint_clock = g_object_ref (clock);
+      d->paint_handler = g_signal_connect (clock, "after-paint", G_CALLBACK (after_paint_cb), d);
+    }
+  gtk_widget_queue_draw (shot_window (d));
 }
 
 /* Returns FALSE when the command answers later (wait, shot). */
@@ -440,6 +462,14 @@ run (Driver *d, char *line)
         g_signal_emit_by_name (w, "activate");
       else
         click (w);
+    }
+  else if (g_str_equal (cmd, "close"))
+    {
+      GtkRoot *root = gtk_widget_get_root (w);
+
+      /* Like the window's close button (dialogs: people, groups). */
+      if (GTK_IS_WINDOW (root))
+        gtk_window_close (GTK_WINDOW (root));
     }
   else if (g_str_equal (cmd, "type"))
     {

@@ -11,6 +11,7 @@
 #include "imp-ui-login-page.h"
 #include "imp-ui-chat-view.h"
 #include "imp-ui-conversation-row.h"
+#include "imp-ui-group-window.h"
 #include "imp-convid.h"
 
 #define SEARCH_LIMIT 100
@@ -37,6 +38,7 @@ struct _ImpUiWindow
   GtkListBox           *conversation_list;
   GtkListBox           *search_results;
   AdwWindowTitle       *chat_title;
+  GtkWidget            *group_info_button;
   GtkStack             *content_stack;
   ImpUiChatView        *chat_view;
 
@@ -54,6 +56,8 @@ conversation_title (ImpUiWindow *self, const ImpConversationInfo *info)
 {
   if (info->peer_name != NULL)
     return g_strdup (info->peer_name);
+  if (info->group_name != NULL)
+    return g_strdup (info->group_name);
   if (info->peer_id != 0)
     return imp_ui_application_user_name (self->app, info->peer_id);
   /* TRANSLATORS: a conversation whose name is not known yet */
@@ -98,6 +102,23 @@ rebuild_conversations (ImpUiWindow *self)
     {
       ImpConversationInfo *info = convs->pdata[i];
       g_autofree char *title = conversation_title (self, info);
+
+      /* Groups: events as sentences, others' messages with the sender's name. */
+      if (info->last_content_type == IMP_CONTENT_TYPE_SYSTEM)
+        {
+          g_autofree char *text = imp_ui_application_describe_event (self->app, info->last_content);
+          g_free (info->last_content);
+          info->last_content = g_steal_pointer (&text);
+          info->last_sender_id = 0;
+        }
+      else if (info->group_id != 0 && info->last_sender_id != me && info->last_sender_id != 0
+               && info->last_content != NULL)
+        {
+          g_autofree char *who = imp_ui_application_user_name (self->app, info->last_sender_id);
+          g_autofree char *text = g_strdup_printf ("%s: %s", who, info->last_content);
+          g_free (info->last_content);
+          info->last_content = g_steal_pointer (&text);
+        }
       GtkWidget *row = imp_ui_conversation_row_new (info, title, me);
 
       gtk_list_box_append (self->conversation_list, row);
@@ -113,6 +134,7 @@ show_conversation (ImpUiWindow *self, const char *conversation_id, gint64 peer_i
   g_free (self->current_title);
   self->current_title = g_strdup (title);
   adw_window_title_set_title (self->chat_title, title);
+  gtk_widget_set_visible (self->group_info_button, g_str_has_prefix (conversation_id, "group_"));
   gtk_stack_set_visible_child_name (self->content_stack, "chat");
   adw_leaflet_set_visible_child (self->leaflet, self->content);
   imp_ui_chat_view_set_conversation (self->chat_view, conversation_id, peer_id);
@@ -155,6 +177,20 @@ back_clicked_cb (ImpUiWindow *self)
 {
   imp_ui_chat_view_save_draft (self->chat_view);
   adw_leaflet_navigate (self->leaflet, ADW_NAVIGATION_DIRECTION_BACK);
+}
+
+static void
+group_info_clicked_cb (ImpUiWindow *self)
+{
+  const char *conv = imp_ui_chat_view_get_conversation (self->chat_view);
+  ImpConvKind kind = IMP_CONV_PRIVATE;
+  gint64 group_id = 0;
+  ImpUiGroupWindow *win;
+
+  if (conv == NULL || !imp_convid_parse (conv, &kind, &group_id, NULL, NULL) || kind != IMP_CONV_GROUP)
+    return;
+  win = imp_ui_group_window_new (self->app, GTK_WINDOW (self), group_id);
+  gtk_window_present (GTK_WINDOW (win));
 }
 
 /* ---- new chat ---- */
@@ -218,7 +254,21 @@ search_changed_cb (ImpUiWindow *self)
       ImpMessage *m = hits->pdata[i];
       gint64 me = imp_client_get_user_id (imp_ui_application_get_client (self->app));
       gint64 peer = imp_convid_private_peer (m->conversation_id, me);
-      g_autofree char *who = imp_ui_application_user_name (self->app, peer ? peer : m->sender_id);
+      g_autofree char *group = NULL;
+      g_autofree char *who = NULL;
+
+      if (m->group_id != 0)
+        {
+          ImpMirror *mirror = imp_client_get_mirror (imp_ui_application_get_client (self->app));
+          g_autofree char *sender = imp_ui_application_user_name (self->app, m->sender_id);
+
+          group = mirror ? imp_mirror_group_name (mirror, m->conversation_id) : NULL;
+          if (group == NULL)
+            group = g_strdup (m->conversation_id);
+          who = g_strdup_printf ("%s · %s", group, sender);
+        }
+      else
+        who = imp_ui_application_user_name (self->app, peer ? peer : m->sender_id);
       g_autofree char *when = imp_ui_format_time (m->send_time_ms);
       g_autofree char *heading = g_strdup_printf ("%s · %s", who, when);
       GtkWidget *row = gtk_list_box_row_new ();
@@ -342,6 +392,12 @@ imp_ui_window_new (ImpUiApplication *app)
   return self;
 }
 
+void
+imp_ui_window_close_popovers (ImpUiWindow *self)
+{
+  gtk_popover_popdown (gtk_menu_button_get_popover (self->new_chat_button));
+}
+
 static void
 imp_ui_window_finalize (GObject *object)
 {
@@ -376,11 +432,13 @@ imp_ui_window_class_init (ImpUiWindowClass *klass)
   BIND (conversation_list);
   BIND (search_results);
   BIND (chat_title);
+  BIND (group_info_button);
   BIND (content_stack);
   BIND (chat_view);
 #undef BIND
   gtk_widget_class_bind_template_callback (widget_class, conversation_activated_cb);
   gtk_widget_class_bind_template_callback (widget_class, back_clicked_cb);
+  gtk_widget_class_bind_template_callback (widget_class, group_info_clicked_cb);
   gtk_widget_class_bind_template_callback (widget_class, new_chat_cb);
   gtk_widget_class_bind_template_callback (widget_class, search_changed_cb);
   gtk_widget_class_bind_template_callback (widget_class, search_activated_cb);

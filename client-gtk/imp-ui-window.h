@@ -11,5 +11,6 @@ G_DECLARE_FINAL_TYPE (ImpUiWindow, imp_ui_window, IMP, UI_WINDOW, AdwApplication
 
 ImpUiWindow *imp_ui_window_new (ImpUiApplication *app);
 void         imp_ui_window_open_conversation (ImpUiWindow *self, const char *conversation_id);
+void         imp_ui_window_close_popovers (ImpUiWindow *self);
 
 G_END_DECLS

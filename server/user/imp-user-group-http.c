@@ -11,7 +11,6 @@
 #define GROUP_NAME_MAX 64
 #define MEMBERS_PAGE 500
 /* Members are read in pages of this size to find the gateways of a group. */
-#define GATEWAY_SCAN_PAGE 5000
 
 static const char *
 role_name (int role)
@@ -102,38 +101,30 @@ publish_membership (ImpUserHttp *self, gint64 group_id, GArray *users, gboolean 
     }
 }
 
-/* After the commit: membership records, then the system messages to the gateways where the
- * group's members (and those who just left, who see their own removal) are connected. */
+/* After the commit, in the order a gateway needs them: who joined (so the joiners' connections
+ * get the messages), the system messages to every live gateway (the gateway registry: no
+ * per-member lookups) and to the gateways of those who left (they see their own removal), then
+ * who left. */
 static void
 publish_change (ImpUserHttp *self, const ImpGroupChange *change)
 {
   g_autoptr(GHashTable) gateways = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   g_autofree char *key = g_strdup_printf ("group_%" G_GINT64_FORMAT, change->group_id);
-  gint64 after = 0;
 
   publish_membership (self, change->group_id, change->joined, TRUE);
-  publish_membership (self, change->group_id, change->left, FALSE);
-  if (change->messages->len == 0)
-    return;
-
-  for (guint i = 0; change->left != NULL && i < change->left->len; i++)
-    add_gateways (self, gateways, g_array_index (change->left, gint64, i));
-  for (;;)
+  if (change->messages->len > 0)
     {
-      g_autoptr(GError) error = NULL;
-      g_autoptr(GPtrArray) page = imp_store_group_members (self->store, change->group_id, after,
-                                                           GATEWAY_SCAN_PAGE, &error);
-      if (page == NULL)
+      g_autoptr(GPtrArray) live = imp_cache_gateways_live (self->cache);
+
+      for (guint i = 0; i < live->len; i++)
         {
-          g_warning ("group %" G_GINT64_FORMAT ": members not read for the push: %s",
-                     change->group_id, error->message);
-          break;
+          const ImpGatewayInfo *gw = live->pdata[i];
+
+          if (!g_hash_table_contains (gateways, gw->gateway_id))
+            g_hash_table_add (gateways, g_strdup (gw->gateway_id));
         }
-      for (guint i = 0; i < page->len; i++)
-        add_gateways (self, gateways, ((ImpGroupMemberRecord *) page->pdata[i])->user_id);
-      if (page->len < GATEWAY_SCAN_PAGE)
-        break;
-      after = ((ImpGroupMemberRecord *) page->pdata[page->len - 1])->user_id;
+      for (guint i = 0; change->left != NULL && i < change->left->len; i++)
+        add_gateways (self, gateways, g_array_index (change->left, gint64, i));
     }
 
   for (guint i = 0; i < change->messages->len; i++)
@@ -157,6 +148,7 @@ publish_change (ImpUserHttp *self, const ImpGroupChange *change)
       record.group_push = &push;
       imp_user_publish_to_gateways (self, gateways, key, &record);
     }
+  publish_membership (self, change->group_id, change->left, FALSE);
 }
 
 static JsonNode *

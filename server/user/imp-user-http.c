@@ -97,6 +97,38 @@ dummy_hash (ImpUserHttp *self)
   return hash;
 }
 
+/* The least loaded live gateway of the registry; the configured one when the registry is empty
+ * (a lone user process, or the cache down). */
+static void
+add_gateway_object (ImpUserHttp *self, JsonBuilder *b)
+{
+  g_autoptr(GPtrArray) live = imp_cache_gateways_live (self->cache);
+  const ImpGatewayInfo *best = NULL;
+
+  for (guint i = 0; i < live->len; i++)
+    {
+      const ImpGatewayInfo *gw = live->pdata[i];
+
+      if (gw->tcp_address == NULL || gw->tcp_address[0] == '\0')
+        continue;
+      if (best == NULL || gw->n_connections < best->n_connections)
+        best = gw;
+    }
+  json_builder_begin_object (b);
+  g_mutex_lock (&self->lock);
+  json_builder_set_member_name (b, "tcp");
+  json_builder_add_string_value (b, best ? best->tcp_address : self->gateway_tcp);
+  json_builder_set_member_name (b, "ws");
+  json_builder_add_string_value (b, best && best->ws_url ? best->ws_url : self->gateway_ws);
+  if (best != NULL)
+    {
+      json_builder_set_member_name (b, "id");
+      json_builder_add_string_value (b, best->gateway_id);
+    }
+  g_mutex_unlock (&self->lock);
+  json_builder_end_object (b);
+}
+
 static gboolean
 handle_login (ImpHttpJob *job, GError **error)
 {
@@ -159,14 +191,7 @@ handle_login (ImpHttpJob *job, GError **error)
   json_builder_set_member_name (b, "expires_at");
   json_builder_add_int_value (b, claims.expires_at);
   json_builder_set_member_name (b, "gateway");
-  json_builder_begin_object (b);
-  g_mutex_lock (&self->lock);
-  json_builder_set_member_name (b, "tcp");
-  json_builder_add_string_value (b, self->gateway_tcp);
-  json_builder_set_member_name (b, "ws");
-  json_builder_add_string_value (b, self->gateway_ws);
-  g_mutex_unlock (&self->lock);
-  json_builder_end_object (b);
+  add_gateway_object (self, b);
   json_builder_end_object (b);
   job->reply = json_builder_get_root (b);
   memset (token, 0, strlen (token));

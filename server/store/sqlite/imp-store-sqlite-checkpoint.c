@@ -3,41 +3,54 @@
  * with its fsyncs, on the writer's thread: the message worker's latency tail. Instead, the pool's
  * connections have no automatic checkpoint and a WAL hook that wakes this thread, which
  * checkpoints on a connection of its own:
- * - PASSIVE when the WAL has grown past CKPT_FRAMES (it never waits for readers or writers, so
- *   writers go on appending meanwhile; once everything is copied the next writer starts the WAL
- *   over);
- * - RESTART past CKPT_FRAMES_MAX (readers kept it from finishing for too long: this one waits,
- *   and so bounds the file);
- * - TRUNCATE once no commit came for QUIET_US, so an idle store's WAL shrinks to nothing;
+ * - when the WAL has grown past CKPT_FRAMES: a PASSIVE checkpoint while writers go on appending
+ *   (the bulk of the copy and its fsyncs), then a second one under the store's write lock for
+ *   the frames committed meanwhile (a short wait for the writer). Without that second step a
+ *   steady stream of commits would never let the checkpoint catch up, and the WAL, which a
+ *   writer starts over only once every frame is copied, would grow without bound;
+ * - TRUNCATE (under the write lock) once no commit came for QUIET_US, so an idle store's WAL
+ *   shrinks to nothing;
  * - TRUNCATE at close, after the thread has stopped. */
 #include "imp-store-sqlite-private.h"
 
 #define CKPT_FRAMES 1000        /* SQLite's default automatic checkpoint threshold */
-#define CKPT_FRAMES_MAX 100000  /* ~400 MB of 4 KiB pages */
 #define QUIET_US (500 * G_TIME_SPAN_MILLISECOND)
-#define BUSY_TIMEOUT_MS 1000    /* RESTART's wait for readers */
+#define BUSY_TIMEOUT_MS 100     /* TRUNCATE's wait for readers */
 
 struct _ImpSqliteCheckpointer {
   sqlite3 *db;         /* the thread's connection */
+  GMutex  *write_lock; /* the store's: held while the writer must not append */
   GThread *thread;
   GMutex   lock;       /* guards what follows */
   GCond    cond;
-  int      wanted;     /* 0, or the checkpoint mode the hook asked for */
+  gboolean wanted;     /* the WAL passed CKPT_FRAMES */
   gboolean dirty;      /* committed since the last TRUNCATE */
   gint64   last_commit_us;
   gboolean stop;
 };
 
-static void
+/* FALSE if frames remain (committed meanwhile, or kept by a reader). */
+static gboolean
 checkpoint (ImpSqliteCheckpointer *self, int mode)
 {
   int log_frames = 0, done_frames = 0;
   int rc = sqlite3_wal_checkpoint_v2 (self->db, NULL, mode, &log_frames, &done_frames);
 
-  /* BUSY: another connection (or process) was checkpointing, or readers kept a RESTART or
-   * TRUNCATE from finishing; the next commit asks again. */
+  /* BUSY: another connection (or process) was checkpointing, or readers kept a TRUNCATE from
+   * finishing; the next commit asks again. */
+  if (g_getenv ("CKPT_DEBUG")) g_message ("ckpt mode %d rc %d log %d done %d", mode, rc, log_frames, done_frames);
   if (rc != SQLITE_OK && (rc & 0xff) != SQLITE_BUSY)
     g_warning ("store: WAL checkpoint: %s", sqlite3_errmsg (self->db));
+  return rc == SQLITE_OK && done_frames >= log_frames;
+}
+
+/* The bulk without blocking anyone, the rest with the writer held back (see the top). */
+static void
+checkpoint_locked (ImpSqliteCheckpointer *self, int mode)
+{
+  g_mutex_lock (self->write_lock);
+  checkpoint (self, mode);
+  g_mutex_unlock (self->write_lock);
 }
 
 static gpointer
@@ -48,20 +61,19 @@ checkpointer_run (gpointer data)
   g_mutex_lock (&self->lock);
   while (!self->stop)
     {
-      if (self->wanted != 0)
+      if (self->wanted)
         {
-          int mode = self->wanted;
-
-          self->wanted = 0;
+          self->wanted = FALSE;
           g_mutex_unlock (&self->lock);
-          checkpoint (self, mode);
+          checkpoint (self, SQLITE_CHECKPOINT_PASSIVE);
+          checkpoint_locked (self, SQLITE_CHECKPOINT_PASSIVE);
           g_mutex_lock (&self->lock);
         }
       else if (self->dirty && g_get_monotonic_time () >= self->last_commit_us + QUIET_US)
         {
           self->dirty = FALSE;
           g_mutex_unlock (&self->lock);
-          checkpoint (self, SQLITE_CHECKPOINT_TRUNCATE);
+          checkpoint_locked (self, SQLITE_CHECKPOINT_TRUNCATE);
           g_mutex_lock (&self->lock);
         }
       else if (self->dirty)
@@ -78,29 +90,25 @@ static int
 wal_hook (void *data, sqlite3 *db, const char *name, int n_frames)
 {
   ImpSqliteCheckpointer *self = data;
-  int mode = n_frames >= CKPT_FRAMES_MAX ? SQLITE_CHECKPOINT_RESTART
-             : n_frames >= CKPT_FRAMES ? SQLITE_CHECKPOINT_PASSIVE : 0;
 
   g_mutex_lock (&self->lock);
-  if (!self->dirty)
-    g_cond_signal (&self->cond);  /* starts the quiet timer */
+  if (!self->dirty || (n_frames >= CKPT_FRAMES && !self->wanted))
+    g_cond_signal (&self->cond);  /* starts the quiet timer, or a checkpoint */
   self->dirty = TRUE;
   self->last_commit_us = g_get_monotonic_time ();
-  if (mode > self->wanted)  /* RESTART > PASSIVE */
-    {
-      self->wanted = mode;
-      g_cond_signal (&self->cond);
-    }
+  if (n_frames >= CKPT_FRAMES)
+    self->wanted = TRUE;
   g_mutex_unlock (&self->lock);
   return SQLITE_OK;
 }
 
 ImpSqliteCheckpointer *
-imp_store_sqlite_checkpointer_new (const char *path, GError **error)
+imp_store_sqlite_checkpointer_new (const char *path, GMutex *write_lock, GError **error)
 {
   ImpSqliteCheckpointer *self = g_new0 (ImpSqliteCheckpointer, 1);
   int rc;
 
+  self->write_lock = write_lock;
   rc = sqlite3_open_v2 (path, &self->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
   if (rc == SQLITE_OK)
     rc = sqlite3_busy_timeout (self->db, BUSY_TIMEOUT_MS);

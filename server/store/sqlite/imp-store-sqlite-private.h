@@ -53,7 +53,9 @@ typedef struct {
 /* Runs the WAL checkpoints on a thread of its own (imp-store-sqlite-checkpoint.c). */
 typedef struct _ImpSqliteCheckpointer ImpSqliteCheckpointer;
 
-ImpSqliteCheckpointer *imp_store_sqlite_checkpointer_new (const char *path, GError **error);
+/* write_lock: the store's, which the checkpointer takes to finish a checkpoint. */
+ImpSqliteCheckpointer *imp_store_sqlite_checkpointer_new (const char *path, GMutex *write_lock,
+                                                          GError **error);
 /* Turns off db's automatic checkpoint: its commits wake the checkpointer instead. */
 void                   imp_store_sqlite_checkpointer_attach (ImpSqliteCheckpointer *self,
                                                              sqlite3 *db);

@@ -483,7 +483,6 @@ ImpStore *
 imp_store_sqlite_open (const char *path, GError **error)
 {
   ImpStoreSqlite *self;
-  ImpSqliteCheckpointer *ckpt;
   ImpSqliteConn *conn;
   sqlite3_stmt *stmt = NULL;
   const char *mode = NULL;
@@ -523,20 +522,20 @@ imp_store_sqlite_open (const char *path, GError **error)
       return NULL;
     }
 
-  if ((ckpt = imp_store_sqlite_checkpointer_new (path, error)) == NULL)
+  self = g_new0 (ImpStoreSqlite, 1);
+  g_mutex_init (&self->write_lock);
+  if ((self->ckpt = imp_store_sqlite_checkpointer_new (path, &self->write_lock, error)) == NULL)
     {
+      g_mutex_clear (&self->write_lock);
+      g_free (self);
       conn_close (conn);
       return NULL;
     }
-  imp_store_sqlite_checkpointer_attach (ckpt, conn->db);
-
-  self = g_new0 (ImpStoreSqlite, 1);
-  self->ckpt = ckpt;
+  imp_store_sqlite_checkpointer_attach (self->ckpt, conn->db);
   self->parent.vt = &sqlite_vtable;
   self->path = g_strdup (path);
   self->idle = g_ptr_array_new ();
   g_mutex_init (&self->pool_lock);
-  g_mutex_init (&self->write_lock);
   g_ptr_array_add (self->idle, conn);
   return &self->parent;
 }
