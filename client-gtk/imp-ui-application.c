@@ -24,12 +24,34 @@ struct _ImpUiApplication
   GCancellable   *cancellable;
   guint           changed_idle;
   GHashTable     *members_loaded;  /* gint64 group ids whose member names were fetched */
+  guint           launcher_count;  /* the unread count last sent to the launcher */
 };
 
 G_DEFINE_FINAL_TYPE (ImpUiApplication, imp_ui_application, ADW_TYPE_APPLICATION)
 
 enum { SESSION_CHANGED, CONVERSATIONS_CHANGED, CONNECTION_CHANGED, N_SIGNALS };
 static guint signals[N_SIGNALS];
+
+/* The unread total on the launcher icon (com.canonical.Unity.LauncherEntry: the GNOME dock
+ * extensions, KDE and Plank read it); nothing happens without a session bus. */
+static void
+update_launcher (ImpUiApplication *self)
+{
+  GDBusConnection *bus = g_application_get_dbus_connection (G_APPLICATION (self));
+  guint unread = self->index ? imp_mirror_index_total_unread (self->index) : 0;
+  GVariantBuilder props;
+
+  if (bus == NULL || unread == self->launcher_count)
+    return;
+  self->launcher_count = unread;
+  g_variant_builder_init (&props, G_VARIANT_TYPE ("a{sv}"));
+  g_variant_builder_add (&props, "{sv}", "count", g_variant_new_int64 (unread));
+  g_variant_builder_add (&props, "{sv}", "count-visible", g_variant_new_boolean (unread > 0));
+  g_dbus_connection_emit_signal (bus, NULL, "/io/github/implus/ImPlus/LauncherEntry",
+                                 "com.canonical.Unity.LauncherEntry", "Update",
+                                 g_variant_new ("(sa{sv})", "application://" IMP_UI_APP_ID ".desktop", &props),
+                                 NULL);
+}
 
 static gboolean
 changed_idle_cb (gpointer user_data)
@@ -38,6 +60,7 @@ changed_idle_cb (gpointer user_data)
 
   self->changed_idle = 0;
   g_signal_emit (self, signals[CONVERSATIONS_CHANGED], 0);
+  update_launcher (self);
   return G_SOURCE_REMOVE;
 }
 

@@ -1,9 +1,11 @@
 /* imp-mirror-index.h: what a conversation UI needs from the local mirror, on top of ImpMirror.
  *
  * Opens its own SQLite connection to the mirror file (WAL allows it) and adds its own tables,
- * so the sync engine is untouched: read positions per conversation, drafts, and an FTS5 index
+ * so the sync engine is untouched: read positions per conversation, drafts, and FTS5 indexes
  * (trigram tokenizer: substring search that works for Chinese too) kept in step with the
- * messages table by triggers. Conversation summaries and unread counts are derived from the
+ * user stream's messages and the group streams' group_messages by triggers. One-to-one and
+ * group conversations are read alike through a temporary view of the applied rows of every
+ * stream. Conversation summaries and unread counts are derived from the
  * applied messages (seq <= watermark) and the read positions, never counted by hand.
  */
 #pragma once

@@ -29,7 +29,8 @@ struct _ImpSqliteCheckpointer {
   gboolean stop;
 };
 
-/* FALSE if frames remain (committed meanwhile, or kept by a reader). */
+/* FALSE if frames remain. log_frames is the WAL's end when the checkpoint started: frames
+ * committed while it ran are not counted, so TRUE does not mean the whole WAL is copied. */
 static gboolean
 checkpoint (ImpSqliteCheckpointer *self, int mode)
 {
@@ -38,7 +39,6 @@ checkpoint (ImpSqliteCheckpointer *self, int mode)
 
   /* BUSY: another connection (or process) was checkpointing, or readers kept a TRUNCATE from
    * finishing; the next commit asks again. */
-  if (g_getenv ("CKPT_DEBUG")) g_message ("ckpt mode %d rc %d log %d done %d", mode, rc, log_frames, done_frames);
   if (rc != SQLITE_OK && (rc & 0xff) != SQLITE_BUSY)
     g_warning ("store: WAL checkpoint: %s", sqlite3_errmsg (self->db));
   return rc == SQLITE_OK && done_frames >= log_frames;
@@ -65,6 +65,9 @@ checkpointer_run (gpointer data)
         {
           self->wanted = FALSE;
           g_mutex_unlock (&self->lock);
+          /* The second pass copies what was committed during the first (a few batches): the
+           * WAL is then fully copied with no writer in between, and the next commit starts
+           * it over. Its result cannot tell "done" from "more came meanwhile", so always. */
           checkpoint (self, SQLITE_CHECKPOINT_PASSIVE);
           checkpoint_locked (self, SQLITE_CHECKPOINT_PASSIVE);
           g_mutex_lock (&self->lock);
