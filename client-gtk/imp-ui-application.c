@@ -5,6 +5,7 @@
 #include <string.h>
 #include <glib/gi18n.h>
 #include "imp-ui-application.h"
+#include "imp-ui-secret.h"
 #include "imp-ui-window.h"
 #include "imp-ui-preferences-window.h"
 #include "imp-ui-group-window.h"
@@ -442,6 +443,7 @@ imp_ui_application_get_client (ImpUiApplication *self)
       g_critical ("cannot start the client engine: %s", error->message);
       return NULL;
     }
+  imp_ui_secret_attach (self->client, address);
   g_free (self->server);
   self->server = g_steal_pointer (&address);
   g_signal_connect (self->client, "message-received", G_CALLBACK (message_received_cb), self);

@@ -7,6 +7,8 @@
 
 #include <glib/gi18n.h>
 #include "imp-ui-group-window.h"
+#include "imp-ui-conversation-row.h"
+#include "imp-mirror-index.h"
 
 #define MEMBERS_PAGE 500
 
@@ -25,6 +27,8 @@ struct _ImpUiGroupWindow
   AdwPreferencesGroup  *members_group;  /* info: rebuilt on every load */
   GtkWidget            *add_group;
   GtkWidget            *leave_button;
+  GtkWidget            *dissolve_button;   /* owner */
+  GtkWidget            *dissolve_confirm;  /* shown after dissolve_button */
   GtkLabel             *error_label;
   GtkWidget            *busy_widget;    /* made insensitive while a call runs */
 
@@ -37,11 +41,14 @@ struct _ImpUiGroupWindow
   GArray               *ids;            /* resolved ids (gint64) */
   ResolveFor            resolve_for;
   GPtrArray            *members;        /* JsonObject, being loaded */
+  guint                 reload_idle;    /* a membership event of this group arrived */
+  gboolean              dissolving;     /* our own dissolve: close when it is done */
 };
 
 G_DEFINE_FINAL_TYPE (ImpUiGroupWindow, imp_ui_group_window, ADW_TYPE_PREFERENCES_WINDOW)
 
 static void load_members (ImpUiGroupWindow *self, gint64 after);
+static void reload (ImpUiGroupWindow *self);
 
 GStrv
 imp_ui_split_usernames (const char *text)
@@ -234,7 +241,14 @@ members_changed_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   if (self->add_row != NULL)
     gtk_editable_set_text (GTK_EDITABLE (self->add_row), "");
   imp_ui_application_load_members (self->app, self->group_id, TRUE);
-  load_members (self, 0);
+  if (self->dissolving)
+    {
+      /* The history stays readable; the stream's last system message says it is over. */
+      g_signal_emit_by_name (self->app, "conversations-changed");
+      gtk_window_close (GTK_WINDOW (self));
+      return;
+    }
+  reload (self);
 }
 
 static void
@@ -248,6 +262,98 @@ remove_clicked_cb (GtkButton *button, ImpUiGroupWindow *self)
   set_busy (self, TRUE);
   imp_client_social_async (client (self), IMP_SOCIAL_GROUP_REMOVE, args, self->cancellable,
                            members_changed_cb, g_object_ref (self));
+}
+
+/* Role, transfer and mute go through a member's menu; every action is one social call. */
+static void
+member_action_cb (GtkButton *button, ImpUiGroupWindow *self)
+{
+  g_autoptr(JsonObject) args = json_object_new ();
+  ImpSocialCall call = GPOINTER_TO_INT (g_object_get_data (G_OBJECT (button), "call"));
+  const char *role = g_object_get_data (G_OBJECT (button), "role");
+  gint64 until_s = GPOINTER_TO_SIZE (g_object_get_data (G_OBJECT (button), "mute-seconds"));
+  GtkWidget *popover = gtk_widget_get_ancestor (GTK_WIDGET (button), GTK_TYPE_POPOVER);
+
+  if (popover != NULL)
+    gtk_popover_popdown (GTK_POPOVER (popover));
+  json_object_set_int_member (args, "group_id", self->group_id);
+  json_object_set_int_member (args, "user_id",
+                              GPOINTER_TO_SIZE (g_object_get_data (G_OBJECT (button), "user-id")));
+  if (call == IMP_SOCIAL_GROUP_ROLE)
+    json_object_set_string_member (args, "role", role);
+  if (call == IMP_SOCIAL_GROUP_MUTE)
+    json_object_set_int_member (args, "until_ms",
+                                until_s > 0 ? g_get_real_time () / 1000 + until_s * 1000 : 0);
+  set_busy (self, TRUE);
+  imp_client_social_async (client (self), call, args, self->cancellable,
+                           members_changed_cb, g_object_ref (self));
+}
+
+static void
+menu_item (ImpUiGroupWindow *self, GtkBox *box, const char *label, const char *name,
+           ImpSocialCall call, gint64 user_id, const char *role, gint64 mute_seconds)
+{
+  GtkWidget *b = gtk_button_new_with_label (label);
+
+  gtk_widget_set_name (b, name);
+  gtk_widget_add_css_class (b, "flat");
+  gtk_label_set_xalign (GTK_LABEL (gtk_button_get_child (GTK_BUTTON (b))), 0);
+  g_object_set_data (G_OBJECT (b), "call", GINT_TO_POINTER (call));
+  g_object_set_data (G_OBJECT (b), "user-id", GSIZE_TO_POINTER ((gsize) user_id));
+  g_object_set_data (G_OBJECT (b), "role", (gpointer) role);
+  g_object_set_data (G_OBJECT (b), "mute-seconds", GSIZE_TO_POINTER ((gsize) mute_seconds));
+  g_signal_connect (b, "clicked", G_CALLBACK (member_action_cb), self);
+  gtk_box_append (box, b);
+}
+
+/* NULL when the caller can do nothing to this member (server rules: role and transfer are the
+ * owner's; mute is for the owner or an admin on a lower role). */
+static GtkWidget *
+member_menu (ImpUiGroupWindow *self, gint64 id, const char *role, gboolean muted)
+{
+  GtkWidget *button, *popover;
+  GtkBox *box;
+
+  if (role_rank (self->role) < 1 || role_rank (self->role) <= role_rank (role))
+    return NULL;
+  box = GTK_BOX (gtk_box_new (GTK_ORIENTATION_VERTICAL, 0));
+  if (role_rank (self->role) == 2)
+    {
+      if (role_rank (role) == 0)
+        menu_item (self, box, _("Make Admin"), "role-button", IMP_SOCIAL_GROUP_ROLE, id, "admin", 0);
+      else
+        menu_item (self, box, _("Make Plain Member"), "role-button", IMP_SOCIAL_GROUP_ROLE, id, "member", 0);
+      menu_item (self, box, _("Transfer Ownership"), "transfer-button", IMP_SOCIAL_GROUP_TRANSFER, id, NULL, 0);
+    }
+  if (muted)
+    menu_item (self, box, _("Unmute"), "unmute-button", IMP_SOCIAL_GROUP_MUTE, id, NULL, 0);
+  else
+    {
+      menu_item (self, box, _("Mute for 1 Hour"), "mute-hour-button", IMP_SOCIAL_GROUP_MUTE, id, NULL, 3600);
+      menu_item (self, box, _("Mute for 1 Day"), "mute-day-button", IMP_SOCIAL_GROUP_MUTE, id, NULL, 86400);
+    }
+  popover = gtk_popover_new ();
+  gtk_popover_set_child (GTK_POPOVER (popover), GTK_WIDGET (box));
+  button = gtk_menu_button_new ();
+  gtk_menu_button_set_icon_name (GTK_MENU_BUTTON (button), "view-more-symbolic");
+  gtk_menu_button_set_popover (GTK_MENU_BUTTON (button), popover);
+  gtk_widget_set_name (button, "member-menu-button");
+  gtk_widget_set_tooltip_text (button, _("Member Actions"));
+  gtk_widget_set_valign (button, GTK_ALIGN_CENTER);
+  gtk_widget_add_css_class (button, "flat");
+  return button;
+}
+
+static char *
+member_subtitle (const char *role, gint64 muted_until_ms)
+{
+  g_autofree char *when = NULL;
+
+  if (muted_until_ms <= g_get_real_time () / 1000)
+    return g_strdup (role_label (role));
+  when = imp_ui_format_time (muted_until_ms);
+  /* TRANSLATORS: a group member's line: the role, then until when they may not send */
+  return g_strdup_printf (_("%s · muted until %s"), role_label (role), when);
 }
 
 static void
@@ -272,12 +378,17 @@ rebuild_members (ImpUiGroupWindow *self)
       gint64 id = json_object_get_int_member_with_default (m, "user_id", 0);
       g_autofree char *row_name = g_strdup_printf ("member:%s", name);
       GtkWidget *row = adw_action_row_new ();
+      gint64 muted_until = json_object_get_int_member_with_default (m, "muted_until_ms", 0);
+      g_autofree char *subtitle = member_subtitle (role, muted_until);
+      GtkWidget *menu = id != me ? member_menu (self, id, role, muted_until > g_get_real_time () / 1000) : NULL;
       gboolean removable;
 
       if (mirror != NULL && id > 0)
         imp_mirror_user_put (mirror, id, name, NULL);
       adw_preferences_row_set_title (ADW_PREFERENCES_ROW (row), name);
-      adw_action_row_set_subtitle (ADW_ACTION_ROW (row), role_label (role));
+      adw_action_row_set_subtitle (ADW_ACTION_ROW (row), subtitle);
+      if (menu != NULL)
+        adw_action_row_add_suffix (ADW_ACTION_ROW (row), menu);
       gtk_widget_set_name (row, row_name);
       /* The owner removes anyone but themselves, an admin plain members. */
       removable = id != me && role_rank (self->role) >= 1 && role_rank (self->role) > role_rank (role);
@@ -298,6 +409,9 @@ rebuild_members (ImpUiGroupWindow *self)
   adw_preferences_page_add (self->page, self->members_group);
   gtk_widget_set_visible (self->add_group, role_rank (self->role) >= 1);
   gtk_widget_set_visible (self->leave_button, role_rank (self->role) < 2);
+  gtk_widget_set_visible (self->dissolve_button, role_rank (self->role) == 2);
+  if (role_rank (self->role) < 2)
+    gtk_widget_set_visible (self->dissolve_confirm, FALSE);
   set_busy (self, FALSE);
 }
 
@@ -355,7 +469,14 @@ info_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 
   if (answer == NULL)
     {
-      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+      if (g_error_matches (error, IMP_ERROR, IMP_ERROR_NOT_FOUND))
+        {
+          gtk_widget_set_visible (self->add_group, FALSE);
+          gtk_widget_set_visible (self->dissolve_button, FALSE);
+          gtk_widget_set_visible (self->dissolve_confirm, FALSE);
+          show_error (self, _("This group was dissolved"));
+        }
+      else if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
         show_error (self, error->message);
       return;
     }
@@ -363,6 +484,56 @@ info_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   self->role = g_strdup (json_object_get_string_member_with_default (answer, "role", "member"));
   gtk_window_set_title (GTK_WINDOW (self), json_object_get_string_member_with_default (answer, "name", ""));
   load_members (self, 0);
+}
+
+static void
+reload (ImpUiGroupWindow *self)
+{
+  g_autoptr(JsonObject) args = json_object_new ();
+
+  json_object_set_int_member (args, "group_id", self->group_id);
+  imp_client_social_async (client (self), IMP_SOCIAL_GROUP_INFO, args, self->cancellable,
+                           info_cb, g_object_ref (self));
+}
+
+static gboolean
+reload_idle_cb (gpointer user_data)
+{
+  ImpUiGroupWindow *self = user_data;
+
+  self->reload_idle = 0;
+  reload (self);
+  return G_SOURCE_REMOVE;
+}
+
+/* Live updates: every membership change writes a system message into the group's stream, so a
+ * change made elsewhere (another admin, another device) reaches the open window with it. */
+static void
+message_received_cb (ImpClient *client, ImpMessage *m, ImpUiGroupWindow *self)
+{
+  if (m->group_id != self->group_id || m->content_type != IMP_CONTENT_TYPE_SYSTEM
+      || g_cancellable_is_cancelled (self->cancellable))
+    return;
+  if (self->reload_idle == 0)
+    self->reload_idle = g_idle_add (reload_idle_cb, self);
+}
+
+static void
+dissolve_clicked_cb (ImpUiGroupWindow *self)
+{
+  gtk_widget_set_visible (self->dissolve_confirm, TRUE);
+}
+
+static void
+dissolve_confirm_cb (ImpUiGroupWindow *self)
+{
+  g_autoptr(JsonObject) args = json_object_new ();
+
+  json_object_set_int_member (args, "group_id", self->group_id);
+  self->dissolving = TRUE;
+  set_busy (self, TRUE);
+  imp_client_social_async (client (self), IMP_SOCIAL_GROUP_DISSOLVE, args, self->cancellable,
+                           members_changed_cb, g_object_ref (self));
 }
 
 static void
@@ -471,8 +642,25 @@ build_info (ImpUiGroupWindow *self)
   self->leave_button = pill_button (_("_Leave Group"), "leave-button", "destructive-action");
   gtk_widget_set_visible (self->leave_button, FALSE);
   g_signal_connect_swapped (self->leave_button, "clicked", G_CALLBACK (leave_clicked_cb), self);
+  self->dissolve_button = pill_button (_("_Dissolve Group"), "dissolve-button", "destructive-action");
+  gtk_widget_set_visible (self->dissolve_button, FALSE);
+  g_signal_connect_swapped (self->dissolve_button, "clicked", G_CALLBACK (dissolve_clicked_cb), self);
+  self->dissolve_confirm = gtk_box_new (GTK_ORIENTATION_VERTICAL, 6);
+  {
+    GtkWidget *warn = gtk_label_new (_("Nobody can send to a dissolved group; members keep its history."));
+    GtkWidget *confirm = pill_button (_("Dissolve for Everyone"), "dissolve-confirm-button", "destructive-action");
+
+    gtk_label_set_wrap (GTK_LABEL (warn), TRUE);
+    g_signal_connect_swapped (confirm, "clicked", G_CALLBACK (dissolve_confirm_cb), self);
+    gtk_box_append (GTK_BOX (self->dissolve_confirm), warn);
+    gtk_box_append (GTK_BOX (self->dissolve_confirm), confirm);
+    gtk_widget_set_margin_top (self->dissolve_confirm, 12);
+  }
+  gtk_widget_set_visible (self->dissolve_confirm, FALSE);
   adw_preferences_group_add (actions, GTK_WIDGET (self->error_label));
   adw_preferences_group_add (actions, self->leave_button);
+  adw_preferences_group_add (actions, self->dissolve_button);
+  adw_preferences_group_add (actions, self->dissolve_confirm);
   adw_preferences_page_add (self->page, add);
   adw_preferences_page_add (self->page, actions);
   self->busy_widget = GTK_WIDGET (self->page);
@@ -499,6 +687,8 @@ imp_ui_group_window_new (ImpUiApplication *app, GtkWindow *parent, gint64 group_
       g_autoptr(JsonObject) args = json_object_new ();
 
       build_info (self);
+      g_signal_connect_object (client (self), "message-received", G_CALLBACK (message_received_cb),
+                               self, 0);
       json_object_set_int_member (args, "group_id", group_id);
       imp_client_social_async (client (self), IMP_SOCIAL_GROUP_INFO, args, self->cancellable,
                                info_cb, g_object_ref (self));
@@ -511,6 +701,7 @@ close_request_cb (ImpUiGroupWindow *self)
 {
   /* Late answers must not touch a closed window. */
   g_cancellable_cancel (self->cancellable);
+  g_clear_handle_id (&self->reload_idle, g_source_remove);
   return FALSE;
 }
 
@@ -519,6 +710,7 @@ imp_ui_group_window_finalize (GObject *object)
 {
   ImpUiGroupWindow *self = IMP_UI_GROUP_WINDOW (object);
 
+  g_clear_handle_id (&self->reload_idle, g_source_remove);
   g_clear_object (&self->cancellable);
   g_free (self->role);
   g_strfreev (self->names);

@@ -45,6 +45,13 @@ struct _ImpClient
   guint                group_ack_idle;
   GHashTable          *typing_sent;   /* gint64 peer id -> gint64 monotonic us of the last Typing */
   GHashTable          *read_pending;  /* conversation id -> gint64 seq: read marks not yet sent */
+
+  /* Token storage outside the session file (imp-client-session.c) */
+  ImpTokenStore        token_store;
+  gboolean             has_token_store;
+  gpointer             token_store_data;
+  GDestroyNotify       token_store_destroy;
+  const char          *token_location;  /* "store", "file" or NULL */
 };
 
 enum {
@@ -85,5 +92,10 @@ gboolean imp_client_group_store (ImpClient *self, const ImpMessage *m);
 void     imp_client_group_request_pull (ImpClient *self, const char *conversation_id);
 /* GroupNotice, ReadUpdate, Delivered, Typing; FALSE if env is none of them. */
 gboolean imp_client_group_handle_frame (ImpClient *self, const ImpEnvelope *env);
+/* imp-client-session.c: the token in the session key file or in the token store */
+void  imp_client_session_put_token (ImpClient *self, GKeyFile *kf, const char *token);
+char *imp_client_session_get_token (ImpClient *self, GKeyFile *kf, const char *username);
+void  imp_client_session_forget_token (ImpClient *self, const char *username);
+void  imp_client_session_clear (ImpClient *self);                 /* dispose */
 /* imp-client.c */
 void imp_client_handle_kick (ImpClient *self, int reason, const char *message);

@@ -47,6 +47,7 @@ imp_client_dispose (GObject *object)
   g_clear_handle_id (&self->pull_retry_timer, g_source_remove);
   g_clear_handle_id (&self->ack_idle, g_source_remove);
   imp_client_group_clear (self);
+  imp_client_session_clear (self);
   if (self->sync_waiters && self->sync_waiters->len)
     {
       g_autoptr(GError) error = g_error_new (IMP_ERROR, IMP_ERROR_UNAVAILABLE, "client closed");
@@ -208,7 +209,7 @@ save_session (ImpClient *self, const char *token, GError **error)
 
   g_key_file_set_int64 (kf, "session", "user_id", self->user_id);
   g_key_file_set_string (kf, "session", "username", self->username);
-  g_key_file_set_string (kf, "session", "token", token);
+  imp_client_session_put_token (self, kf, token);
   if (self->gateway_tcp)
     g_key_file_set_string (kf, "session", "gateway_tcp", self->gateway_tcp);
   if (self->gateway_ws)
@@ -232,6 +233,7 @@ forget_session (ImpClient *self)
       g_unlink (path);
       g_unlink (last);
     }
+  imp_client_session_forget_token (self, self->username);
   imp_client_api_set_token (self->api, NULL);
   self->user_id = 0;
 }
@@ -254,7 +256,7 @@ imp_client_restore (ImpClient *self)
   dir = user_dir (self, username);
   path = g_build_filename (dir, "session", NULL);
   if (!g_key_file_load_from_file (kf, path, G_KEY_FILE_NONE, NULL)
-      || (token = g_key_file_get_string (kf, "session", "token", NULL)) == NULL)
+      || (token = imp_client_session_get_token (self, kf, username)) == NULL)
     return FALSE;
   if (!open_user (self, username, &error))
     {
@@ -267,6 +269,10 @@ imp_client_restore (ImpClient *self)
   g_free (self->gateway_ws);
   self->gateway_ws = g_key_file_get_string (kf, "session", "gateway_ws", NULL);
   imp_client_api_set_token (self->api, token);
+  /* A token still in the file moves into the store once one is there. */
+  if (self->has_token_store && g_strcmp0 (self->token_location, "file") == 0
+      && !save_session (self, token, &error))
+    g_warning ("cannot rewrite the session of %s: %s", username, error->message);
   memset (token, 0, strlen (token));
   self->hold = FALSE;
   connect_now (self);

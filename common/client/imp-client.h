@@ -149,6 +149,23 @@ void        imp_client_mark_read_async  (ImpClient *self, const char *conversati
                                          gpointer user_data);
 JsonObject *imp_client_mark_read_finish (ImpClient *self, GAsyncResult *result, GError **error);
 
+/* Where the session token is kept, outside the engine's session file (the GTK app: the keyring
+ * through libsecret). load returns a new string or NULL (error set when the store failed, not
+ * when it simply holds nothing); save returns FALSE when the store is unavailable, and the engine
+ * then keeps the token in the 0600 session file as before. Called on the engine's thread, at
+ * login, restore and logout; a store may block briefly. Without a store (the tty) the file is
+ * used. The username is the session's; the store adds whatever else keys it (the server). */
+typedef struct {
+  gboolean (*save)   (const char *username, const char *token, gpointer user_data, GError **error);
+  char    *(*load)   (const char *username, gpointer user_data, GError **error);
+  void     (*forget) (const char *username, gpointer user_data);
+} ImpTokenStore;
+
+void        imp_client_set_token_store (ImpClient *self, const ImpTokenStore *store,
+                                        gpointer user_data, GDestroyNotify destroy);
+/* Where the current session's token lives: "store", "file", or NULL when signed out. */
+const char *imp_client_get_token_location (ImpClient *self);
+
 /* Closes the connection and stops reconnecting (state offline); the session stays saved. */
 void     imp_client_shutdown (ImpClient *self);
 

@@ -10,15 +10,6 @@
 #define IDLE_MAX 8
 #define BUSY_TIMEOUT_MS 5000
 
-/* The conversation list rows of a conversation: ?1 user, ?2 conversation, ?3 peer, ?4 the
- * user's last seq (?8 the peer's), ?5 last msg id, ?6 last time, ?7 first time. */
-#define UCL_UPSERT(values) \
-  "INSERT INTO user_conversation_list (user_id, conversation_id, peer_id, last_seq, " \
-  "last_msg_id, last_update_time, create_time, update_time) " values " " \
-  "ON CONFLICT (user_id, conversation_id) DO UPDATE SET last_seq = excluded.last_seq, " \
-  "last_msg_id = excluded.last_msg_id, last_update_time = excluded.last_update_time, " \
-  "update_time = excluded.update_time"
-
 static const char *const sql_text[IMP_SQL_N_STMTS] = {
   [IMP_SQL_BEGIN_READ] = "BEGIN",
   [IMP_SQL_BEGIN_WRITE] = "BEGIN IMMEDIATE",
@@ -36,23 +27,26 @@ static const char *const sql_text[IMP_SQL_N_STMTS] = {
   [IMP_SQL_DELIVERY_UPSERT] = IMP_STORE_SQLITE_DELIVERY_UPSERT,
   [IMP_SQL_DEDUP_GET] = IMP_STORE_SQL_DEDUP_GET,
   [IMP_SQL_DEDUP_INSERT] =
-    IMP_STORE_SQL_DEDUP_INSERT " ON CONFLICT (sender_id, client_msg_id) DO NOTHING RETURNING 1",
+    IMP_STORE_SQL_DEDUP_INSERT " ON CONFLICT (sender_id, client_msg_id) DO NOTHING",
   [IMP_SQL_SEQ_NEXT] =
     "INSERT INTO user_seq (user_id, seq) VALUES (?1, 1) "
     "ON CONFLICT (user_id) DO UPDATE SET seq = seq + 1 RETURNING seq",
   [IMP_SQL_SEQ_GET] = IMP_STORE_SQL_SEQ_GET,
   [IMP_SQL_MESSAGE_INSERT] = IMP_STORE_SQL_MESSAGE_INSERT,
   [IMP_SQL_UML_INSERT] = IMP_STORE_SQL_UML_INSERT,
-  [IMP_SQL_UML_INSERT2] = IMP_STORE_SQL_UML_INSERT2,
   /* ?5: the batch's first message in the conversation, ?4 its last (imp-store-chat.c) */
   [IMP_SQL_CONV_UPSERT] =
     "INSERT INTO conversation (conversation_id, type, member_count, last_msg_id, "
     "last_msg_time, create_time, update_time) VALUES (?1, 1, ?2, ?3, ?4, ?5, ?4) "
     "ON CONFLICT (conversation_id) DO UPDATE SET last_msg_id = excluded.last_msg_id, "
     "last_msg_time = excluded.last_msg_time, update_time = excluded.update_time",
-  [IMP_SQL_UCL_UPSERT] = UCL_UPSERT ("VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?6)"),
-  [IMP_SQL_UCL_UPSERT2] =
-    UCL_UPSERT ("VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?6), (?3, ?2, ?1, ?8, ?5, ?6, ?7, ?6)"),
+  [IMP_SQL_UCL_UPSERT] =
+    "INSERT INTO user_conversation_list (user_id, conversation_id, peer_id, last_seq, "
+    "last_msg_id, last_update_time, create_time, update_time) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?6) "
+    "ON CONFLICT (user_id, conversation_id) DO UPDATE SET last_seq = excluded.last_seq, "
+    "last_msg_id = excluded.last_msg_id, last_update_time = excluded.last_update_time, "
+    "update_time = excluded.update_time",
   [IMP_SQL_UCL_EXISTS] = IMP_STORE_SQL_UCL_EXISTS,
   [IMP_SQL_UCL_MARK_READ] =
     "UPDATE user_conversation_list SET last_read_seq = min(?3, last_seq), update_time = ?4 "

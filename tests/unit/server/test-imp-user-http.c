@@ -193,6 +193,21 @@ test_login (Fixture *f, gconstpointer data)
   g_assert_cmpstr (json_object_get_string_member (gw, "tcp"), ==, "127.0.0.1:1234");
   g_assert_cmpstr (json_object_get_string_member (gw, "ws"), ==, "ws://127.0.0.1:1235/websocket");
 
+  /* With live gateways in the registry, login hands out the least loaded one. */
+  imp_cache_gateway_announce (f->cache, "gw-a", "127.0.0.1:2001", "ws://127.0.0.1:2002/websocket", 40, 60000);
+  imp_cache_gateway_announce (f->cache, "gw-b", "127.0.0.1:3001", "ws://127.0.0.1:3002/websocket", 7, 60000);
+  imp_cache_gateway_announce (f->cache, "gw-c", "127.0.0.1:4001", "ws://127.0.0.1:4002/websocket", 12, 60000);
+  {
+    g_autoptr(JsonObject) again = post (f, "/users/login",
+                                        "{\"username\": \"alice\", \"password\": \"secret-pass\"}",
+                                        NULL, 200);
+    JsonObject *best = json_object_get_object_member (again, "gateway");
+
+    g_assert_cmpstr (json_object_get_string_member (best, "id"), ==, "gw-b");
+    g_assert_cmpstr (json_object_get_string_member (best, "tcp"), ==, "127.0.0.1:3001");
+    g_assert_cmpstr (json_object_get_string_member (best, "ws"), ==, "ws://127.0.0.1:3002/websocket");
+  }
+
   /* Wrong password and unknown user: the very same answer. */
   g_autoptr(JsonObject) wrong = post (f, "/users/login",
                                       "{\"username\": \"alice\", \"password\": \"wrong-pass\"}",

@@ -340,6 +340,8 @@ test_groups (Fixture *f, gconstpointer data)
   gint64 gid;
 
   imp_cache_presence_add (f->cache, m1, "gw-test", 11, 60000);
+  /* Group messages go to every live gateway of the registry (no per-member lookups). */
+  imp_cache_gateway_announce (f->cache, "gw-test", "127.0.0.1:1", "ws://127.0.0.1:2/websocket", 1, 60000);
   body = g_strdup_printf ("{\"name\": \"Team \xe5\x9b\xa2\", \"members\": [%" G_GINT64_FORMAT "]}", m1);
   g = post (f, "/groups", body, to, 201);
   gid = json_object_get_int_member (g, "group_id");
