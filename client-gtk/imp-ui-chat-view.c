@@ -32,6 +32,8 @@ struct _ImpUiChatView
   gint64             peer_id;
   gint64             group_id;       /* a group conversation, else 0 */
   gint64             oldest_seq;     /* oldest loaded message, 0 = none */
+  GCancellable      *history_call;   /* a server history page being fetched */
+  gboolean           server_done;    /* the server had nothing the mirror lacks */
   gboolean           loading_draft;
   guint              scroll_idle;
   guint              typing_timer;   /* hides the typing line again */
@@ -242,20 +244,69 @@ imp_ui_chat_view_reload (ImpUiChatView *self)
   mark_read (self);
 }
 
+static gboolean
+load_older_from_mirror (ImpUiChatView *self, ImpMirrorIndex *index, guint *n)
+{
+  g_autoptr(GPtrArray) older = NULL;
+
+  *n = 0;
+  if (self->oldest_seq == 1)
+    return FALSE;
+  older = imp_mirror_index_list_before (index, self->conversation_id, self->oldest_seq, PAGE);
+  if ((*n = older->len) == 0)
+    return FALSE;
+  self->oldest_seq = ((ImpMessage *) older->pdata[0])->seq;
+  imp_ui_chat_view_reload (self);
+  return TRUE;
+}
+
+static void
+history_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(ImpUiChatView) self = user_data;
+  g_autoptr(GError) error = NULL;
+  ImpMirrorIndex *index = self->app ? imp_ui_application_get_index (self->app) : NULL;
+  gint64 added = imp_client_history_finish (IMP_CLIENT (source), result, &error);
+  guint n;
+
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;
+  g_clear_object (&self->history_call);
+  if (error != NULL)
+    {
+      g_debug ("older history from the server: %s", error->message);   /* offline: try again later */
+      return;
+    }
+  if (added == 0 || index == NULL)
+    {
+      self->server_done = TRUE;
+      return;
+    }
+  if (self->oldest_seq == 0)
+    imp_ui_chat_view_reload (self);
+  else
+    load_older_from_mirror (self, index, &n);
+}
+
+/* Older pages come from the mirror, which normally holds the whole stream (the engine pulls it
+ * from seq 0). Past the mirror's start of this conversation the server is asked once for the
+ * page below it, in case the mirror was trimmed; what it adds is stored and shown. */
 static void
 edge_reached_cb (ImpUiChatView *self, GtkPositionType pos)
 {
   ImpMirrorIndex *index = self->app ? imp_ui_application_get_index (self->app) : NULL;
-  g_autoptr(GPtrArray) older = NULL;
+  ImpClient *client = self->app ? imp_ui_application_get_client (self->app) : NULL;
+  guint n = 0;
 
-  if (pos != GTK_POS_TOP || index == NULL || self->conversation_id == NULL || self->oldest_seq <= 1)
+  if (pos != GTK_POS_TOP || index == NULL || self->conversation_id == NULL || self->oldest_seq == 1)
     return;
-  /* The mirror holds the whole stream (the engine pulls it from seq 0), so older pages are local. */
-  older = imp_mirror_index_list_before (index, self->conversation_id, self->oldest_seq, PAGE);
-  if (older->len == 0)
+  if (self->oldest_seq > 1)
+    load_older_from_mirror (self, index, &n);
+  if (n >= PAGE || self->server_done || self->history_call != NULL || client == NULL)
     return;
-  self->oldest_seq = ((ImpMessage *) older->pdata[0])->seq;
-  imp_ui_chat_view_reload (self);
+  self->history_call = g_cancellable_new ();
+  imp_client_history_async (client, self->conversation_id, self->oldest_seq, PAGE,
+                            self->history_call, history_cb, g_object_ref (self));
 }
 
 static char *
@@ -383,6 +434,10 @@ imp_ui_chat_view_set_conversation (ImpUiChatView *self, const char *conversation
         self->group_id = a;
     }
   self->oldest_seq = 0;
+  self->server_done = FALSE;
+  if (self->history_call != NULL)
+    g_cancellable_cancel (self->history_call);
+  g_clear_object (&self->history_call);
   g_clear_handle_id (&self->typing_timer, g_source_remove);
   gtk_widget_set_visible (GTK_WIDGET (self->typing_label), FALSE);
   self->loading_draft = TRUE;
@@ -434,6 +489,9 @@ imp_ui_chat_view_dispose (GObject *object)
 
   g_clear_handle_id (&self->scroll_idle, g_source_remove);
   g_clear_handle_id (&self->typing_timer, g_source_remove);
+  if (self->history_call != NULL)
+    g_cancellable_cancel (self->history_call);
+  g_clear_object (&self->history_call);
   G_OBJECT_CLASS (imp_ui_chat_view_parent_class)->dispose (object);
 }
 

@@ -1,7 +1,9 @@
 /* imp-ui-people-window.c: friends and the blacklist.
  *
  * Built in code: the lists are rebuilt from GET /friends and GET /blacklist after every change.
- * Each change is one social call by user id (a typed username is looked up first).
+ * Each change is one social call by user id (a typed username is looked up first). The server
+ * pushes no friend events, so changes made elsewhere (a request accepted on the other side,
+ * another device) show when the engine comes back online and whenever the window is focused.
  */
 #define G_LOG_DOMAIN "implus-gtk"
 
@@ -33,6 +35,7 @@ struct _ImpUiPeopleWindow
 
   /* Owned */
   GCancellable         *cancellable;
+  guint                 refresh_idle;
 };
 
 G_DEFINE_FINAL_TYPE (ImpUiPeopleWindow, imp_ui_people_window, ADW_TYPE_PREFERENCES_WINDOW)
@@ -274,6 +277,8 @@ friends_cb (GObject *source, GAsyncResult *result, gpointer user_data)
         {
           row = person_row (self, "request", p);
           adw_action_row_set_subtitle (ADW_ACTION_ROW (row), _("Request sent"));
+          /* POST /friends/remove drops a pending request too. */
+          row_button (self, row, "window-close-symbolic", "cancel-button", _("Cancel Request"), OP_REMOVE, id, NULL);
           adw_preferences_group_add (self->requests_group, row);
           n_requests++;
         }
@@ -332,6 +337,37 @@ refresh (ImpUiPeopleWindow *self)
 {
   imp_client_social_async (client (self), IMP_SOCIAL_FRIENDS, NULL, self->cancellable, friends_cb, g_object_ref (self));
   imp_client_social_async (client (self), IMP_SOCIAL_BLACKLIST, NULL, self->cancellable, blacklist_cb, g_object_ref (self));
+}
+
+static gboolean
+refresh_idle_cb (gpointer user_data)
+{
+  ImpUiPeopleWindow *self = user_data;
+
+  self->refresh_idle = 0;
+  refresh (self);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+queue_refresh (ImpUiPeopleWindow *self)
+{
+  if (self->refresh_idle == 0 && !g_cancellable_is_cancelled (self->cancellable))
+    self->refresh_idle = g_idle_add (refresh_idle_cb, self);
+}
+
+static void
+state_changed_cb (ImpClient *c, guint state, ImpUiPeopleWindow *self)
+{
+  if (state == IMP_CLIENT_ONLINE)
+    queue_refresh (self);
+}
+
+static void
+active_cb (ImpUiPeopleWindow *self)
+{
+  if (gtk_window_is_active (GTK_WINDOW (self)))
+    queue_refresh (self);
 }
 
 /* ---- building ---- */
@@ -401,6 +437,8 @@ imp_ui_people_window_new (ImpUiApplication *app, GtkWindow *parent)
   adw_preferences_window_add (ADW_PREFERENCES_WINDOW (self), self->friends_page);
   adw_preferences_window_add (ADW_PREFERENCES_WINDOW (self), self->blocked_page);
   gtk_widget_set_name (GTK_WIDGET (self), "people-window");
+  g_signal_connect_object (client (self), "state-changed", G_CALLBACK (state_changed_cb), self, 0);
+  g_signal_connect (self, "notify::is-active", G_CALLBACK (active_cb), NULL);
   refresh (self);
   return self;
 }
@@ -409,12 +447,14 @@ static gboolean
 close_request_cb (ImpUiPeopleWindow *self)
 {
   g_cancellable_cancel (self->cancellable);
+  g_clear_handle_id (&self->refresh_idle, g_source_remove);
   return FALSE;
 }
 
 static void
 imp_ui_people_window_finalize (GObject *object)
 {
+  g_clear_handle_id (&IMP_UI_PEOPLE_WINDOW (object)->refresh_idle, g_source_remove);
   g_clear_object (&IMP_UI_PEOPLE_WINDOW (object)->cancellable);
   G_OBJECT_CLASS (imp_ui_people_window_parent_class)->finalize (object);
 }

@@ -149,6 +149,15 @@ void        imp_client_mark_read_async  (ImpClient *self, const char *conversati
                                          gpointer user_data);
 JsonObject *imp_client_mark_read_finish (ImpClient *self, GAsyncResult *result, GError **error);
 
+/* Older history of one conversation from the server (GET /messages/history, or /groups/sync for
+ * "group_<id>"): the page below before_seq (0 = the newest), at most limit. Messages the mirror
+ * lacks at or below their stream's watermark are stored; returns how many were added (0: the
+ * mirror already had them, the normal case since the engine pulls whole streams). */
+void     imp_client_history_async  (ImpClient *self, const char *conversation_id, gint64 before_seq,
+                                    guint limit, GCancellable *cancellable,
+                                    GAsyncReadyCallback callback, gpointer user_data);
+gint64   imp_client_history_finish (ImpClient *self, GAsyncResult *result, GError **error);
+
 /* Where the session token is kept, outside the engine's session file (the GTK app: the keyring
  * through libsecret). load returns a new string or NULL (error set when the store failed, not
  * when it simply holds nothing); save returns FALSE when the store is unavailable, and the engine

@@ -349,6 +349,36 @@ http_cb (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTabl
       f->n_sync_calls++;
       add_messages (b, f->stream, after_s ? g_ascii_strtoll (after_s, NULL, 10) : 0, 0, &more);
     }
+  else if (g_str_equal (path, "/messages/history"))
+    {
+      /* One conversation of user 1's stream, newest first, seq < before (0: from the end). */
+      const char *conv = query ? g_hash_table_lookup (query, "conversation_id") : NULL;
+      const char *before_s = query ? g_hash_table_lookup (query, "before") : NULL;
+      gint64 before = before_s ? g_ascii_strtoll (before_s, NULL, 10) : 0;
+
+      f->n_history_calls++;
+      json_builder_set_member_name (b, "messages");
+      json_builder_begin_array (b);
+      for (gint64 seq = before > 0 ? MIN (before - 1, (gint64) f->stream->len) : (gint64) f->stream->len;
+           seq >= 1; seq--)
+        {
+          ImpMessage *m = f->stream->pdata[seq - 1];
+
+          if (g_strcmp0 (m->conversation_id, conv) != 0)
+            continue;
+          json_builder_begin_object (b);
+          json_builder_set_member_name (b, "seq"); json_builder_add_int_value (b, m->seq);
+          json_builder_set_member_name (b, "msg_id"); json_builder_add_int_value (b, m->msg_id);
+          json_builder_set_member_name (b, "sender_id"); json_builder_add_int_value (b, m->sender_id);
+          json_builder_set_member_name (b, "to_user_id"); json_builder_add_int_value (b, m->to_user_id);
+          json_builder_set_member_name (b, "content_type"); json_builder_add_int_value (b, 1);
+          json_builder_set_member_name (b, "send_time_ms"); json_builder_add_int_value (b, m->send_time_ms);
+          json_builder_set_member_name (b, "conversation_id"); json_builder_add_string_value (b, m->conversation_id);
+          json_builder_set_member_name (b, "content"); json_builder_add_string_value (b, m->content);
+          json_builder_end_object (b);
+        }
+      json_builder_end_array (b);
+    }
   else if (g_str_equal (path, "/groups/sync"))
     {
       const char *after_s = query ? g_hash_table_lookup (query, "after") : NULL;

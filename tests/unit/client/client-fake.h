@@ -54,6 +54,7 @@ typedef struct {
   guint              n_conv_updated;
   guint              n_typing;
   gint64             typing_from;
+  guint              n_history_calls;
 } Fixture;
 
 gboolean    wait_until (gboolean (*cond) (Fixture *), Fixture *f);
