@@ -43,6 +43,7 @@ struct _ImpUiGroupWindow
   GPtrArray            *members;        /* JsonObject, being loaded */
   guint                 reload_idle;    /* a membership event of this group arrived */
   gboolean              dissolving;     /* our own dissolve: close when it is done */
+  char                 *shown;          /* what the member list shows (role, members) */
 };
 
 G_DEFINE_FINAL_TYPE (ImpUiGroupWindow, imp_ui_group_window, ADW_TYPE_PREFERENCES_WINDOW)
@@ -356,12 +357,43 @@ member_subtitle (const char *role, gint64 muted_until_ms)
   return g_strdup_printf (_("%s · muted until %s"), role_label (role), when);
 }
 
+/* Our own change comes back as a live event too: an unchanged list is not rebuilt, so an open
+ * member menu stays open. */
+static char *
+members_signature (ImpUiGroupWindow *self)
+{
+  GString *sig = g_string_new (self->role);
+  gint64 now_ms = g_get_real_time () / 1000;
+
+  for (guint i = 0; i < self->members->len; i++)
+    {
+      JsonObject *m = self->members->pdata[i];
+      gint64 muted = json_object_get_int_member_with_default (m, "muted_until_ms", 0);
+
+      g_string_append_printf (sig, "|%" G_GINT64_FORMAT ":%s:%s:%" G_GINT64_FORMAT,
+                              json_object_get_int_member_with_default (m, "user_id", 0),
+                              json_object_get_string_member_with_default (m, "username", ""),
+                              json_object_get_string_member_with_default (m, "role", ""),
+                              muted > now_ms ? muted : 0);
+    }
+  return g_string_free (sig, FALSE);
+}
+
 static void
 rebuild_members (ImpUiGroupWindow *self)
 {
   gint64 me = imp_client_get_user_id (client (self));
   ImpMirror *mirror = imp_client_get_mirror (client (self));
   g_autofree char *title = NULL;
+  g_autofree char *sig = members_signature (self);
+
+  if (self->members_group != NULL && g_strcmp0 (sig, self->shown) == 0)
+    {
+      set_busy (self, FALSE);
+      return;
+    }
+  g_free (self->shown);
+  self->shown = g_steal_pointer (&sig);
 
   if (self->members_group != NULL)
     adw_preferences_page_remove (self->page, self->members_group);
@@ -712,6 +744,7 @@ imp_ui_group_window_finalize (GObject *object)
 
   g_clear_handle_id (&self->reload_idle, g_source_remove);
   g_clear_object (&self->cancellable);
+  g_free (self->shown);
   g_free (self->role);
   g_strfreev (self->names);
   g_array_unref (self->ids);

@@ -26,6 +26,9 @@ struct _ImpClient
   guint                reconnect_timer;
   guint                resend_timer;
   guint                pull_retry_timer;
+  guint                periodic_pull_timer; /* while online: pull from the watermarks now and then */
+  guint                periodic_pull_ms;    /* 0: IMP_CLIENT_PERIODIC_PULL_MS (tests set less) */
+  guint                connect_failures;    /* in a row, for the gateway failover */
   guint                ack_idle;
 
   gint64               user_id;
@@ -77,6 +80,8 @@ void imp_client_sync_handle_frame (ImpClient *self, const ImpEnvelope *env);
 void imp_client_sync_request_pull (ImpClient *self);
 void imp_client_sync_fail_waiters (ImpClient *self, const GError *error);
 void imp_client_sync_pump_outbox (ImpClient *self);
+/* Pulls the user stream and every group stream from their watermarks (cheap when nothing is new). */
+void imp_client_sync_pull_all (ImpClient *self);
 /* Emits message-received / completes the outbox for one applied message (any stream). */
 void imp_client_sync_process_applied (ImpClient *self, ImpMessage *m);
 /* Marks the outbox row failed (signal once) and forgets it in flight. */

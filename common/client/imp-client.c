@@ -45,6 +45,7 @@ imp_client_dispose (GObject *object)
   g_clear_handle_id (&self->reconnect_timer, g_source_remove);
   g_clear_handle_id (&self->resend_timer, g_source_remove);
   g_clear_handle_id (&self->pull_retry_timer, g_source_remove);
+  g_clear_handle_id (&self->periodic_pull_timer, g_source_remove);
   g_clear_handle_id (&self->ack_idle, g_source_remove);
   imp_client_group_clear (self);
   imp_client_session_clear (self);

@@ -29,8 +29,25 @@ imp_cache_presence_remove (ImpCache *self, gint64 user_id, const char *gateway_i
 GStrv
 imp_cache_presence_gateways (ImpCache *self, gint64 user_id)
 {
+  GStrv gateways;
+
   g_return_val_if_fail (self != NULL, g_new0 (char *, 1));
+  gateways = self->vt->presence_gateways (self, user_id);
+  return gateways != NULL ? gateways : g_new0 (char *, 1);
+}
+
+GStrv
+imp_cache_presence_lookup (ImpCache *self, gint64 user_id)
+{
+  g_return_val_if_fail (self != NULL, NULL);
   return self->vt->presence_gateways (self, user_id);
+}
+
+guint
+imp_cache_generation (ImpCache *self)
+{
+  g_return_val_if_fail (self != NULL, 0);
+  return self->vt->generation != NULL ? self->vt->generation (self) : 0;
 }
 
 gboolean

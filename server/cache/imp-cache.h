@@ -37,6 +37,8 @@ typedef struct {
   void      (*gateway_announce) (ImpCache *self, const char *gateway_id, const char *tcp_address,
                                  const char *ws_url, guint n_connections, gint64 ttl_ms);
   GPtrArray *(*gateways_live) (ImpCache *self);
+  /* Optional (NULL: always 0). */
+  guint     (*generation) (ImpCache *self);
 } ImpCacheVTable;
 
 struct _ImpCache {
@@ -60,6 +62,14 @@ void      imp_cache_presence_remove (ImpCache *self, gint64 user_id, const char 
                                      guint64 conn_id);
 /* Gateways where user_id has at least one live connection; NULL-terminated, never NULL. */
 GStrv     imp_cache_presence_gateways (ImpCache *self, gint64 user_id);
+/* The same, but NULL when the cache cannot answer (Redis unreachable): the caller then does not
+ * know where the user is, which is not the same as "offline" (the vtable's presence_gateways may
+ * return NULL for that; imp_cache_presence_gateways turns it into an empty list). */
+GStrv     imp_cache_presence_lookup (ImpCache *self, gint64 user_id);
+/* Changes whenever the cache may have lost what was written to it (Redis reconnected after an
+ * outage, or came back without this process' registry entry): writers of soft state (gateways:
+ * presence of their connections) write it again when they see a new value. Memory: always 0. */
+guint     imp_cache_generation (ImpCache *self);
 gboolean  imp_cache_presence_last_seen (ImpCache *self, gint64 user_id, gint64 *out_ms);
 void      imp_cache_token_revoke (ImpCache *self, const char *token_id, gint64 expires_s);
 /* 1 revoked, 0 known not revoked... or simply not in the cache: callers that need certainty

@@ -8,7 +8,8 @@
  * - Typing from clients: rate-limited, then sent to the peer's gateways (presence) from a worker
  *   thread (the cache read may block); never stored.
  * - ReadMark from clients: forwarded on "read-marks" to the message role.
- * - The gateway registry announcement (imp_cache_gateway_announce).
+ * - The gateway registry announcement (imp_cache_gateway_announce), and the presence of every
+ *   connection written again when the cache may have lost it (imp_cache_generation).
  * See docs/message-flow.md. */
 #include "imp-gateway-private.h"
 #include "imp-convid.h"
@@ -22,6 +23,9 @@
 #define TYPING_MAX_IN_FLIGHT 256             /* typing tasks queued for worker threads */
 #define ANNOUNCE_MS          5000
 #define ANNOUNCE_TTL_MS      (3 * ANNOUNCE_MS)
+#define PRESENCE_CHECK_MS    1000
+#define PRESENCE_TICK_MS     10
+#define PRESENCE_SLICE       500   /* presence writes per tick: at most 50,000/s */
 
 /* ---- the index ---- */
 
@@ -437,6 +441,83 @@ dial_host (const char *bind)
   return g_strdup (bind);
 }
 
+/* ---- presence refresh after a cache loss ---- */
+
+/* Writes the presence of up to PRESENCE_SLICE connections; the rest on the next tick. */
+static gboolean
+on_presence_refresh (gpointer data)
+{
+  ImpGateway *self = data;
+  guint n = MIN (self->presence_todo->len, PRESENCE_SLICE);
+
+  for (guint i = 0; i < n; i++)
+    {
+      guint64 id = g_array_index (self->presence_todo, guint64, self->presence_todo->len - 1 - i);
+      ImpConnection *conn = g_hash_table_lookup (self->conns, &id);
+
+      /* Closed meanwhile: nothing to write (a write now would outlive the connection). */
+      if (conn != NULL && conn->state == IMP_CONN_AUTHED)
+        imp_cache_presence_add (self->cache, conn->user_id, self->config->gateway_id, conn->id,
+                                2 * self->config->idle_timeout_ms);
+    }
+  g_array_set_size (self->presence_todo, self->presence_todo->len - n);
+  if (self->presence_todo->len > 0)
+    return G_SOURCE_CONTINUE;
+  g_clear_pointer (&self->presence_refresh, g_source_unref);
+  return G_SOURCE_REMOVE;
+}
+
+/* The cache may have lost every presence entry (Redis restarted empty): write them all again now
+ * rather than wait for each client's next heartbeat (30 s), at a bounded rate. */
+static void
+presence_refresh_start (ImpGateway *self)
+{
+  GHashTableIter iter;
+  gpointer value;
+
+  g_array_set_size (self->presence_todo, 0);
+  g_hash_table_iter_init (&iter, self->conns);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    if (((ImpConnection *) value)->state == IMP_CONN_AUTHED)
+      g_array_append_val (self->presence_todo, ((ImpConnection *) value)->id);
+  if (self->presence_todo->len == 0 || self->presence_refresh != NULL)
+    return;
+  g_message ("gateway %s: the cache may have lost presence; writing it again for %u connections",
+             self->config->gateway_id, self->presence_todo->len);
+  self->presence_refresh = g_timeout_source_new (PRESENCE_TICK_MS);
+  g_source_set_callback (self->presence_refresh, on_presence_refresh, self, NULL);
+  g_source_set_static_name (self->presence_refresh, "imp-gateway-presence-refresh");
+  g_source_attach (self->presence_refresh, self->context);
+}
+
+static void
+presence_refresh_stop (ImpGateway *self)
+{
+  if (self->presence_refresh != NULL)
+    {
+      g_source_destroy (self->presence_refresh);
+      g_clear_pointer (&self->presence_refresh, g_source_unref);
+    }
+  g_clear_pointer (&self->presence_todo, g_array_unref);
+}
+
+static gboolean
+on_presence_check (gpointer data)
+{
+  ImpGateway *self = data;
+  guint generation = imp_cache_generation (self->cache);
+
+  if (generation != self->cache_generation)
+    {
+      self->cache_generation = generation;
+      /* The registry entry may be gone too: announce at once. */
+      imp_cache_gateway_announce (self->cache, self->config->gateway_id, self->tcp_address,
+                                  self->ws_url, g_hash_table_size (self->conns), ANNOUNCE_TTL_MS);
+      presence_refresh_start (self);
+    }
+  return G_SOURCE_CONTINUE;
+}
+
 static gboolean
 on_announce (gpointer data)
 {
@@ -461,11 +542,24 @@ imp_gateway_announce_start (ImpGateway *self)
   g_source_set_callback (self->announce, on_announce, self, NULL);
   g_source_set_static_name (self->announce, "imp-gateway-announce");
   g_source_attach (self->announce, self->context);
+  /* Cheap (an atomic read): a lost cache is noticed within a second. */
+  self->cache_generation = imp_cache_generation (self->cache);
+  self->presence_todo = g_array_new (FALSE, FALSE, sizeof (guint64));
+  self->presence_check = g_timeout_source_new (PRESENCE_CHECK_MS);
+  g_source_set_callback (self->presence_check, on_presence_check, self, NULL);
+  g_source_set_static_name (self->presence_check, "imp-gateway-presence-check");
+  g_source_attach (self->presence_check, self->context);
 }
 
 void
 imp_gateway_announce_stop (ImpGateway *self)
 {
+  if (self->presence_check != NULL)
+    {
+      g_source_destroy (self->presence_check);
+      g_clear_pointer (&self->presence_check, g_source_unref);
+    }
+  presence_refresh_stop (self);
   if (self->announce == NULL)
     return;
   g_source_destroy (self->announce);

@@ -42,6 +42,10 @@ struct _ImpGateway {
   GSource               *announce;     /* gateway registry refresh */
   char                  *tcp_address;
   char                  *ws_url;
+  guint                  cache_generation; /* imp_cache_generation () when presence was written */
+  GArray                *presence_todo;    /* guint64 conn ids whose presence is written again */
+  GSource               *presence_refresh; /* writes presence_todo a slice at a time */
+  GSource               *presence_check;   /* watches imp_cache_generation () */
   guint64                typing_dropped;
   guint                  typing_in_flight; /* under auth_lock */
   /* Auth and typing tasks still running on worker threads (they use auth, store, cache, bus):

@@ -44,6 +44,8 @@ struct _ImpMessageWorker {
   guint64                bad_records;
   GPtrArray             *gateways;       /* ImpGatewayInfo: the live registry, cached */
   gint64                 gateways_us;    /* when it was read */
+  GPtrArray             *gateways_known; /* the last non-empty answer (cache outages, wipes) */
+  guint64                unknown_presence; /* presence reads the cache could not answer */
   GHashTable            *delivered;      /* &user_id -> gint64: highest seq told to senders */
 };
 
@@ -118,7 +120,11 @@ send_receipt (ImpMessageWorker *self, const Implus__Bus__Chat *rec, const ImpCha
   publish_gateway_record (self, rec->gateway_id, rec->user_id, &record);
 }
 
-/* Gateways of a user, looked up once per batch. */
+static GPtrArray *live_gateways (ImpMessageWorker *self);
+
+/* Gateways of a user, looked up once per batch. When the cache cannot answer (Redis down), the
+ * user may be anywhere: every gateway of the registry gets the push, and drops it if the user has
+ * no connection there. Skipping would leave the message to the client's next pull. */
 static const char *const *
 gateways_of (ImpMessageWorker *self, GHashTable *memo, gint64 user_id)
 {
@@ -126,7 +132,21 @@ gateways_of (ImpMessageWorker *self, GHashTable *memo, gint64 user_id)
 
   if (gws == NULL)
     {
-      gws = imp_cache_presence_gateways (self->cache, user_id);
+      gws = imp_cache_presence_lookup (self->cache, user_id);
+      if (gws == NULL)
+        {
+          GPtrArray *live = live_gateways (self);
+          GStrvBuilder *b = g_strv_builder_new ();
+
+          if (self->unknown_presence++ % 1000 == 0)
+            g_message ("message worker: presence unknown (cache unreachable): pushing to all %u "
+                       "known gateways (%" G_GUINT64_FORMAT " such lookups)", live->len,
+                       self->unknown_presence);
+          for (guint i = 0; i < live->len; i++)
+            g_strv_builder_add (b, ((ImpGatewayInfo *) g_ptr_array_index (live, i))->gateway_id);
+          gws = g_strv_builder_end (b);
+          g_strv_builder_unref (b);
+        }
       g_hash_table_insert (memo, g_memdup2 (&user_id, sizeof user_id), gws);
     }
   return (const char *const *) gws;
@@ -176,7 +196,9 @@ send_pushes (ImpMessageWorker *self, GHashTable *memo, const Implus__Bus__Chat *
     }
 }
 
-/* The live gateways, read from the registry at most once per GATEWAYS_TTL_US. */
+/* The live gateways, read from the registry at most once per GATEWAYS_TTL_US. An empty answer
+ * (the cache unreachable, or wiped until the gateways' next announcements) falls back on the last
+ * non-empty one: a push to a gateway that is gone is dropped there, a push not sent is lost. */
 static GPtrArray *
 live_gateways (ImpMessageWorker *self)
 {
@@ -188,7 +210,14 @@ live_gateways (ImpMessageWorker *self)
       self->gateways = imp_cache_gateways_live (self->cache);
       /* An empty answer may be a cache outage: ask again next time rather than keep it. */
       self->gateways_us = self->gateways->len > 0 ? now : 0;
+      if (self->gateways->len > 0)
+        {
+          g_clear_pointer (&self->gateways_known, g_ptr_array_unref);
+          self->gateways_known = g_ptr_array_ref (self->gateways);
+        }
     }
+  if (self->gateways->len == 0 && self->gateways_known != NULL)
+    return self->gateways_known;
   return self->gateways;
 }
 
@@ -655,6 +684,7 @@ imp_message_worker_free (ImpMessageWorker *self)
   worker_unsubscribe (self);
   g_clear_pointer (&self->ids, imp_id_gen_free);
   g_clear_pointer (&self->gateways, g_ptr_array_unref);
+  g_clear_pointer (&self->gateways_known, g_ptr_array_unref);
   g_clear_pointer (&self->delivered, g_hash_table_unref);
   g_clear_pointer (&self->loop, g_main_loop_unref);
   g_clear_pointer (&self->context, g_main_context_unref);

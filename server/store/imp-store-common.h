@@ -1,8 +1,9 @@
 /* imp-store-common.h: what the SQLite and MySQL stores share (DESIGN §8: no copy-paste between
  * backends). The SQL both dialects accept as written, the column orders of result rows and the
  * records built from them, the checks of a send and of a conversation id, the send transaction's
- * steps and their order, and the list of embedded migrations. A backend supplies only its driver
- * calls (ImpStoreRowFuncs, ImpStoreChatOps) and the SQL that differs between dialects. */
+ * steps and their order (imp-store-chat.c), and the list of embedded migrations. A backend
+ * supplies only its driver calls (ImpStoreRowFuncs, ImpStoreChatOps, ImpStoreDbOps) and the SQL
+ * that differs between dialects. */
 #pragma once
 
 #include "store/imp-store.h"

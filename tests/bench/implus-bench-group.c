@@ -13,7 +13,6 @@
 
 #include <errno.h>
 #include <arpa/inet.h>
-#include <libsoup/soup.h>
 #include <json-glib/json-glib.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -336,36 +335,87 @@ conn_open (Conn *c, const char *source, guint16 port, GError **error)
   return TRUE;
 }
 
-/* ---- HTTP: the group ---------------------------------------------------------------------- */
+/* ---- HTTP over keep-alive sockets ----------------------------------------------------------
+ * A minimal blocking HTTP/1.1 client, one connection per setup thread, reused for every request:
+ * a new connection per request would leave one server socket per request in CLOSE-WAIT (see
+ * docs/benchmarks.md, "Found while measuring"), and 20,000 of them exhaust the server's fds. */
 
-static JsonObject *
-post_json (SoupSession *session, const ImpBenchOptions *opt, const char *path, const char *token,
-           JsonNode *body, guint want, GError **error)
+typedef struct {
+  int   fd;
+  guint16 port;
+} Http;
+
+static gboolean
+http_connect (Http *h, GError **error)
 {
-  g_autofree char *uri = g_strdup_printf ("http://%s:%d%s", opt->server, opt->user_port, path);
-  g_autoptr(SoupMessage) msg = soup_message_new ("POST", uri);
-  g_autofree char *auth = g_strdup_printf ("Bearer %s", token);
-  g_autoptr(JsonGenerator) gen = json_generator_new ();
-  g_autoptr(JsonParser) parser = json_parser_new ();
-  g_autoptr(GBytes) reply = NULL;
-  gsize len;
-  char *data;
+  struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons (h->port) };
 
-  json_generator_set_root (gen, body);
-  data = json_generator_to_data (gen, &len);
-  soup_message_set_request_body_from_bytes (msg, "application/json", g_bytes_new_take (data, len));
-  soup_message_headers_replace (soup_message_get_request_headers (msg), "Authorization", auth);
-  reply = soup_session_send_and_read (session, msg, NULL, error);
-  if (reply == NULL)
-    return NULL;
-  if (soup_message_get_status (msg) != want)
+  inet_pton (AF_INET, "127.0.0.1", &sa.sin_addr);
+  h->fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (h->fd < 0 || connect (h->fd, (struct sockaddr *) &sa, sizeof sa) < 0)
     {
-      g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, "POST %s: HTTP %u: %.*s", path,
-                   soup_message_get_status (msg), (int) MIN (g_bytes_get_size (reply), 300),
-                   (const char *) g_bytes_get_data (reply, NULL));
-      return NULL;
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errno), "HTTP connect: %s", g_strerror (errno));
+      if (h->fd >= 0)
+        close (h->fd);
+      h->fd = -1;
+      return FALSE;
     }
-  if (!json_parser_load_from_data (parser, g_bytes_get_data (reply, NULL), (gssize) g_bytes_get_size (reply), error))
+  return TRUE;
+}
+
+/* POST path with body (JSON text); returns the parsed object and the status. */
+static JsonObject *
+http_post (Http *h, const char *path, const char *token, const char *body, guint *status, GError **error)
+{
+  g_autoptr(GString) req = g_string_new (NULL);
+  g_autoptr(GByteArray) in = g_byte_array_new ();
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  gsize off = 0, head_end = 0, clen = 0;
+  char *hdr;
+
+  if (h->fd < 0 && !http_connect (h, error))
+    return NULL;
+  g_string_printf (req, "POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                        "Content-Length: %zu\r\n", path, strlen (body));
+  if (token != NULL)
+    g_string_append_printf (req, "Authorization: Bearer %s\r\n", token);
+  g_string_append (req, "\r\n");
+  g_string_append (req, body);
+  while (off < req->len)
+    {
+      ssize_t n = send (h->fd, req->str + off, req->len - off, MSG_NOSIGNAL);
+      if (n <= 0)
+        goto io_error;
+      off += (gsize) n;
+    }
+  for (;;)
+    {
+      guint8 buf[16384];
+      ssize_t n;
+
+      if (head_end == 0 && in->len >= 4)
+        {
+          char *e = g_strstr_len ((char *) in->data, in->len, "\r\n\r\n");
+          if (e != NULL)
+            {
+              head_end = (gsize) (e - (char *) in->data) + 4;
+              hdr = g_ascii_strdown ((char *) in->data, (gssize) head_end);
+              char *cl = strstr (hdr, "\r\ncontent-length:");
+              clen = cl ? (gsize) g_ascii_strtoull (cl + 17, NULL, 10) : 0;
+              *status = (guint) g_ascii_strtoull ((char *) in->data + 9, NULL, 10);
+              g_free (hdr);
+              if (clen > 16 * 1024 * 1024)
+                goto io_error;
+            }
+        }
+      if (head_end > 0 && in->len >= head_end + clen)
+        break;
+      n = recv (h->fd, buf, sizeof buf, 0);
+      if (n <= 0)
+        goto io_error;
+      g_byte_array_append (in, buf, (guint) n);
+    }
+  if (!json_parser_load_from_data (parser, (char *) in->data + head_end, (gssize) clen, error))
     return NULL;
   if (!JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
     {
@@ -373,47 +423,108 @@ post_json (SoupSession *session, const ImpBenchOptions *opt, const char *path, c
       return NULL;
     }
   return json_object_ref (json_node_get_object (json_parser_get_root (parser)));
+
+io_error:
+  g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, "POST %s: connection error", path);
+  close (h->fd);
+  h->fd = -1;
+  return NULL;
+}
+
+typedef struct {
+  ImpBenchUser *users;
+  guint         n;
+  guint16       port;
+  gint          next;
+  gint          failed;
+} Setup;
+
+static gpointer
+setup_thread (gpointer data)
+{
+  Setup *s = data;
+  Http h = { .fd = -1, .port = s->port };
+  gint i;
+
+  while (!g_atomic_int_get (&s->failed) && (i = g_atomic_int_add (&s->next, 1)) < (gint) s->n)
+    {
+      ImpBenchUser *u = &s->users[i];
+      g_autofree char *body = g_strdup_printf ("{\"username\":\"%s\",\"password\":\"bench-password-1\"}", u->username);
+      g_autoptr(GError) error = NULL;
+      g_autoptr(JsonObject) r = NULL;
+      g_autoptr(JsonObject) l = NULL;
+      guint st = 0;
+
+      r = http_post (&h, "/users/register", NULL, body, &st, &error);
+      if (r != NULL && st != 201 && st != 409)
+        g_set_error (&error, G_IO_ERROR, G_IO_ERROR_FAILED, "register: HTTP %u", st);
+      if (error == NULL)
+        l = http_post (&h, "/users/login", NULL, body, &st, &error);
+      if (error == NULL && (st != 200 || !json_object_has_member (l, "token")))
+        g_set_error (&error, G_IO_ERROR, G_IO_ERROR_FAILED, "login: HTTP %u", st);
+      if (error != NULL)
+        {
+          g_printerr ("user %s: %s\n", u->username, error->message);
+          g_atomic_int_set (&s->failed, 1);
+          break;
+        }
+      u->user_id = json_object_get_int_member (l, "user_id");
+      u->token = g_strdup (json_object_get_string_member (l, "token"));
+    }
+  if (h.fd >= 0)
+    close (h.fd);
+  return NULL;
+}
+
+static gboolean
+setup_users (ImpBenchUser *users, guint n, guint16 port, gint parallel)
+{
+  Setup s = { .users = users, .n = n, .port = port };
+  GThread **ts = g_new0 (GThread *, parallel);
+
+  for (gint i = 0; i < parallel; i++)
+    ts[i] = g_thread_new ("bench-setup", setup_thread, &s);
+  for (gint i = 0; i < parallel; i++)
+    g_thread_join (ts[i]);
+  g_free (ts);
+  return !s.failed;
 }
 
 static gboolean
 create_group (const ImpBenchOptions *opt, ImpBenchUser *users, guint n, gint64 *out_gid, gint64 *out_last,
               GError **error)
 {
-  g_autoptr(SoupSession) session = soup_session_new_with_options ("timeout", 120, NULL);
+  Http h = { .fd = -1, .port = (guint16) opt->user_port };
+  gboolean ok = TRUE;
 
-  for (guint start = 1; start < n; start += CREATE_CHUNK)
+  for (guint start = 1; ok && start < n; start += CREATE_CHUNK)
     {
-      g_autoptr(JsonBuilder) b = json_builder_new ();
-      g_autoptr(JsonNode) root = NULL;
+      g_autoptr(GString) body = g_string_new (NULL);
       g_autoptr(JsonObject) res = NULL;
+      guint st = 0;
 
-      json_builder_begin_object (b);
       if (start == 1)
-        {
-          json_builder_set_member_name (b, "name");
-          json_builder_add_string_value (b, "bench-group");
-        }
+        g_string_append (body, "{\"name\":\"bench-group\",\"members\":[");
       else
-        {
-          json_builder_set_member_name (b, "group_id");
-          json_builder_add_int_value (b, *out_gid);
-        }
-      json_builder_set_member_name (b, start == 1 ? "members" : "user_ids");
-      json_builder_begin_array (b);
+        g_string_append_printf (body, "{\"group_id\":%" G_GINT64_FORMAT ",\"user_ids\":[", *out_gid);
       for (guint i = start; i < n && i < start + CREATE_CHUNK; i++)
-        json_builder_add_int_value (b, users[i].user_id);
-      json_builder_end_array (b);
-      json_builder_end_object (b);
-      root = json_builder_get_root (b);
-      res = post_json (session, opt, start == 1 ? "/groups" : "/groups/members/add", users[0].token, root,
-                       start == 1 ? 201 : 200, error);
-      if (res == NULL)
-        return FALSE;
+        g_string_append_printf (body, "%s%" G_GINT64_FORMAT, i == start ? "" : ",", users[i].user_id);
+      g_string_append (body, "]}");
+      res = http_post (&h, start == 1 ? "/groups" : "/groups/members/add", users[0].token, body->str, &st, error);
+      if (res == NULL || st != (start == 1 ? 201u : 200u))
+        {
+          if (res != NULL)
+            g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, "group: HTTP %u", st);
+          ok = FALSE;
+          break;
+        }
       if (start == 1)
         *out_gid = json_object_get_int_member_with_default (res, "group_id", 0);
       *out_last = json_object_get_int_member_with_default (res, "last_seq", 0);
     }
-  return *out_gid > 0;
+  if (h.fd >= 0)
+    close (h.fd);
+  return ok && *out_gid > 0;
 }
 
 /* ---- The sender (blocking socket on the main thread) -------------------------------------- */
@@ -503,20 +614,20 @@ print_lat (const char *what, GArray *a)
 int
 main (int argc, char **argv)
 {
-  ImpBenchOptions opt = { .server = NULL, .user_port = 8090, .tcp_port = 0, .http_parallel = 16 };
+  ImpBenchOptions opt = { .server = NULL, .user_port = 8090, .tcp_port = 0, .http_parallel = 8 };
   gint members = 10000, messages = 100, threads = 2, size = 32, msg_timeout_s = 30;
   g_autofree char *sources = NULL;
   g_autofree char *prefix = NULL;
   GOptionEntry entries[] = {
     { "server", 0, 0, G_OPTION_ARG_STRING, &opt.server, "server address (127.0.0.1)", "HOST" },
     { "user-port", 0, 0, G_OPTION_ARG_INT, &opt.user_port, "user HTTP port (8090)", "PORT" },
-    { "tcp-port", 0, 0, G_OPTION_ARG_INT, &opt.tcp_port, "gateway TCP port (default: from login)", "PORT" },
+    { "tcp-port", 0, 0, G_OPTION_ARG_INT, &opt.tcp_port, "gateway TCP port (8900)", "PORT" },
     { "members", 0, 0, G_OPTION_ARG_INT, &members, "group members besides the sender (10000)", "N" },
     { "messages", 0, 0, G_OPTION_ARG_INT, &messages, "messages, one at a time (100)", "N" },
     { "threads", 0, 0, G_OPTION_ARG_INT, &threads, "member I/O threads (2)", "N" },
     { "size", 0, 0, G_OPTION_ARG_INT, &size, "content bytes (32; above 1024 the server sends notices)", "N" },
     { "source-addrs", 0, 0, G_OPTION_ARG_STRING, &sources, "comma-separated 127.0.0.x to bind", "LIST" },
-    { "http-parallel", 0, 0, G_OPTION_ARG_INT, &opt.http_parallel, "concurrent register/login (16)", "N" },
+    { "http-parallel", 0, 0, G_OPTION_ARG_INT, &opt.http_parallel, "register/login threads (8)", "N" },
     { "prefix", 0, 0, G_OPTION_ARG_STRING, &prefix, "username prefix (default: from the time)", "P" },
     { "timeout", 0, 0, G_OPTION_ARG_INT, &msg_timeout_s, "seconds per message before giving up (30)", "S" },
     { NULL }
@@ -526,7 +637,6 @@ main (int argc, char **argv)
   g_auto(GStrv) srcv = NULL;
   Shared sh = { 0 };
   struct rlimit rl;
-  gint tcp_port = 0;
   gint64 gid = 0, last = 0, t0;
   guint n_users;
   ImpBenchUser *users;
@@ -565,14 +675,11 @@ main (int argc, char **argv)
   for (guint i = 0; i < n_users; i++)
     users[i].username = g_strdup_printf ("%s_%u", prefix, i);
   t0 = g_get_monotonic_time ();
-  if (!imp_bench_http_setup_users (&opt, users, n_users, &tcp_port, &error))
-    {
-      g_printerr ("setup: %s\n", error->message);
-      return 1;
-    }
+  if (!setup_users (users, n_users, (guint16) opt.user_port, opt.http_parallel))
+    return 1;
   printf ("users: %u registered and logged in in %.1f s\n", n_users, (g_get_monotonic_time () - t0) / 1e6);
   if (opt.tcp_port == 0)
-    opt.tcp_port = tcp_port;
+    opt.tcp_port = 8900;
   t0 = g_get_monotonic_time ();
   if (!create_group (&opt, users, n_users, &gid, &last, &error))
     {

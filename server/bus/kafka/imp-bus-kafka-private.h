@@ -27,6 +27,7 @@ typedef struct {
   GPtrArray  *closing;          /* under lock: unsubscribed, thread maybe still closing */
   GMutex      dr_lock;          /* delivery waits (dead letters) */
   GCond       dr_cond;
+  gint        outage_max_ms;    /* atomic; 0: the default (imp_bus_kafka_set_outage_max) */
   /* Counters (atomic) */
   gsize       published;
   gsize       delivery_failures;

@@ -10,9 +10,11 @@
  *
  * TRUE: the batch's offsets are committed synchronously; only then is the next batch polled.
  * FALSE: the same batch (kept in memory) is handed again after a backoff of 50 ms doubling to
- * 2 s. After MAX_ATTEMPTS refusals the batch's records are retried one at a time; a record
- * refused MAX_ATTEMPTS times alone goes to "<topic>.dlq" (counted, logged without content),
- * then its offset is committed and the next record flows.
+ * 2 s. After MAX_ATTEMPTS refusals the batch's records are retried one at a time. A record
+ * refused alone goes to "<topic>.dlq" (counted, logged without content), then its offset is
+ * committed and the next record flows: after MAX_ATTEMPTS refusals if another record of its
+ * batch went through (poison: the handler works, not on this record), else only after
+ * OUTAGE_MAX_US (the handler refuses everything: a transient outage, FALSE's meaning).
  *
  * Unsubscribe marks the subscription inactive on the subscriber's context (so no handler call
  * can start afterwards), wakes the thread and returns; the thread then closes the consumer
@@ -29,6 +31,11 @@
 #define BACKOFF_FIRST_MS  50
 #define BACKOFF_MAX_MS    2000
 #define MAX_ATTEMPTS      5
+/* A record refused while nothing else goes through waits this long for the handler (a store
+ * outage, say) before it is dead-lettered; below max.poll.interval.ms (MAX_POLL_INTERVAL_MS),
+ * which must not expire while a batch is retried. */
+#define OUTAGE_MAX_US     (G_GINT64_CONSTANT (600) * G_USEC_PER_SEC)
+#define MAX_POLL_INTERVAL_MS "900000"
 #define MAX_BATCH_LIMIT   65536
 
 typedef enum {
@@ -268,12 +275,36 @@ record_copy (const ImpBusRecord *rec)
   return copy;
 }
 
-/* Delivers records (at pos[0..n)) until the handler takes them, as the file comment says. */
+/* A record refused on its own is poison (dead-lettered after MAX_ATTEMPTS) only when another
+ * record of its batch went through meanwhile: the handler works, this record does not. Otherwise
+ * the handler refuses everything (the store is down): that is an outage, retried at
+ * BACKOFF_MAX_MS for OUTAGE_MAX_US before the record is dead-lettered anyway. */
+static gint64
+outage_max_us (ImpBusSubscription *sub)
+{
+  gint ms = g_atomic_int_get (&sub->bus->outage_max_ms);
+
+  return ms > 0 ? (gint64) ms * 1000 : OUTAGE_MAX_US;
+}
+
+static gboolean
+give_up (ImpBusSubscription *sub, guint attempt, gint64 refused_since, gboolean others_accepted)
+{
+  if (attempt < MAX_ATTEMPTS)
+    return FALSE;
+  return others_accepted || g_get_monotonic_time () - refused_since >= outage_max_us (sub);
+}
+
+/* Delivers records (at pos[0..n)) until the handler takes them, as the file comment says.
+ * *accepted is set when the handler takes any of them (shared by the records of one batch). */
 static RunResult
-run_batch (ImpBusSubscription *sub, GPtrArray *records, const Position *pos, guint n)
+run_batch (ImpBusSubscription *sub, GPtrArray *records, const Position *pos, guint n,
+           gboolean *accepted)
 {
   guint backoff_ms = 0;
   gboolean stopped = FALSE;
+  gint64 refused_since = 0;
+  gboolean logged = FALSE;
 
   for (guint attempt = 1;; attempt++)
     {
@@ -283,13 +314,28 @@ run_batch (ImpBusSubscription *sub, GPtrArray *records, const Position *pos, gui
         {
           /* Even when unsubscribed meanwhile: the handler did its work, so record that. */
           commit (sub, pos, n);
+          *accepted = TRUE;
+          if (logged)
+            g_message ("bus: %s[%" G_GINT32_FORMAT "]@%" G_GINT64_FORMAT " taken by group %s "
+                       "after %u refusals", sub->kafka_topic, pos->partition, pos->offset,
+                       sub->group, attempt - 1);
           return stopped ? RUN_STOPPED : RUN_DONE;
         }
       if (stopped)
         return RUN_STOPPED;
       g_atomic_pointer_add (&sub->bus->refusals, 1);
-      if (attempt >= MAX_ATTEMPTS)
+      if (refused_since == 0)
+        refused_since = g_get_monotonic_time ();
+      if (n > 1 ? attempt >= MAX_ATTEMPTS : give_up (sub, attempt, refused_since, *accepted))
         break;
+      if (n == 1 && attempt == MAX_ATTEMPTS)
+        {
+          logged = TRUE;
+          g_message ("bus: %s[%" G_GINT32_FORMAT "]@%" G_GINT64_FORMAT " refused %u times by "
+                     "group %s and nothing else goes through: waiting for the handler (up to "
+                     "%d s) before dead-lettering it", sub->kafka_topic, pos->partition,
+                     pos->offset, attempt, sub->group, (int) (outage_max_us (sub) / G_USEC_PER_SEC));
+        }
       backoff_ms = backoff_ms == 0 ? BACKOFF_FIRST_MS : MIN (backoff_ms * 2, BACKOFF_MAX_MS);
       if (!backoff_wait (sub, backoff_ms))
         return RUN_STOPPED;
@@ -308,7 +354,7 @@ run_batch (ImpBusSubscription *sub, GPtrArray *records, const Position *pos, gui
       g_autoptr(GPtrArray) one = g_ptr_array_new_full (1, (GDestroyNotify) imp_bus_record_free);
 
       g_ptr_array_add (one, record_copy (g_ptr_array_index (records, i)));
-      if (run_batch (sub, one, &pos[i], 1) == RUN_STOPPED)
+      if (run_batch (sub, one, &pos[i], 1, accepted) == RUN_STOPPED)
         return RUN_STOPPED;
     }
   return RUN_DONE;
@@ -364,9 +410,12 @@ sub_main (gpointer data)
       g_autoptr(GPtrArray) records = g_ptr_array_new_with_free_func ((GDestroyNotify) imp_bus_record_free);
       g_autoptr(GArray) pos = g_array_new (FALSE, FALSE, sizeof (Position));
 
+      gboolean accepted = FALSE;
+
       poll_batch (sub, records, pos);
       if (records->len > 0 &&
-          run_batch (sub, records, (const Position *) pos->data, records->len) == RUN_STOPPED)
+          run_batch (sub, records, (const Position *) pos->data, records->len, &accepted)
+          == RUN_STOPPED)
         break;
     }
 
@@ -402,7 +451,8 @@ consumer_new (ImpBusKafka *bus, const char *group, gboolean private_group, GErro
       !imp_bus_kafka_conf_set (conf, "partition.assignment.strategy", "range", error) ||
       !imp_bus_kafka_conf_set (conf, "enable.partition.eof", "false", error) ||
       !imp_bus_kafka_conf_set (conf, "session.timeout.ms", "6000", error) ||
-      !imp_bus_kafka_conf_set (conf, "heartbeat.interval.ms", "1000", error))
+      !imp_bus_kafka_conf_set (conf, "heartbeat.interval.ms", "1000", error) ||
+      !imp_bus_kafka_conf_set (conf, "max.poll.interval.ms", MAX_POLL_INTERVAL_MS, error))
     {
       rd_kafka_conf_destroy (conf);
       return NULL;

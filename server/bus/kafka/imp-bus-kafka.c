@@ -499,6 +499,12 @@ kafka_free (ImpBus *base)
 }
 
 void
+imp_bus_kafka_set_outage_max (ImpBus *base, guint ms)
+{
+  g_atomic_int_set (&((ImpBusKafka *) base)->outage_max_ms, (gint) MIN (ms, G_MAXINT32));
+}
+
+void
 imp_bus_kafka_get_stats (ImpBus *base, ImpBusKafkaStats *stats)
 {
   ImpBusKafka *bus = (ImpBusKafka *) base;

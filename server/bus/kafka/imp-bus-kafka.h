@@ -16,5 +16,9 @@ typedef struct {
 
 /* bus must come from imp_bus_kafka_new (). Thread-safe. */
 void imp_bus_kafka_get_stats (ImpBus *bus, ImpBusKafkaStats *stats);
+/* How long a record that its handler refuses, while nothing else goes through, is retried
+ * before it goes to the dead-letter topic (docs/bus.md); 0 = the default, 10 minutes. For
+ * tests of the dead-letter path (a real outage must never dead-letter). */
+void imp_bus_kafka_set_outage_max (ImpBus *bus, guint ms);
 
 G_END_DECLS

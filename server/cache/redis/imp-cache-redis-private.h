@@ -87,6 +87,7 @@ struct _ImpCacheRedis {
   ImpCacheRedisStats stats;
   gint64        unknown_logged_us;
   gint          up;
+  gint          generation;      /* atomic: imp_cache_generation () */
 
   /* Thread only */
   redisAsyncContext *ac;

@@ -74,14 +74,16 @@ static const char SCAN_SCRIPT[] =
   "return out\n";
 
 /* KEYS: the registry hash. ARGV: gateway id, ttl ms, "<connections>\n<tcp>\n<ws>".
- * The value starts with the expiry on Redis' clock; ttl 0 withdraws the gateway. */
+ * The value starts with the expiry on Redis' clock; ttl 0 withdraws the gateway. Returns 2 when
+ * the entry was missing (a first announce, or Redis lost it: the cache's generation moves). */
 static const char ANNOUNCE_SCRIPT[] =
   "local t = redis.call('TIME')\n"
   "local now = t[1] * 1000 + math.floor(t[2] / 1000)\n"
   "local ttl = tonumber(ARGV[2])\n"
   "if ttl <= 0 then return redis.call('HDEL', KEYS[1], ARGV[1]) end\n"
-  "redis.call('HSET', KEYS[1], ARGV[1], string.format('%.0f', now + ttl) .. '\\n' .. ARGV[3])\n"
+  "local added = redis.call('HSET', KEYS[1], ARGV[1], string.format('%.0f', now + ttl) .. '\\n' .. ARGV[3])\n"
   "if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end\n"
+  "if added == 1 then return 2 end\n"
   "return 1\n";
 
 /* KEYS: the registry hash. Returns {id, value, id, value, ...} of the live gateways and deletes
@@ -218,6 +220,10 @@ complete_op (ImpCacheRedis *self, ImpRedisOp *op, const redisReply *reply)
         return FALSE;
       op->waiter->revoked = n > 0;
       imp_redis_waiter_complete (op->waiter, TRUE);
+      return TRUE;
+    case IMP_REDIS_OP_GATEWAY_ANNOUNCE:
+      if (reply_integer (reply, &n) && n == 2)
+        g_atomic_int_inc (&self->generation);
       return TRUE;
     case IMP_REDIS_OP_PING:
       if (reply->type != REDIS_REPLY_STATUS)

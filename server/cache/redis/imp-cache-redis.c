@@ -115,7 +115,7 @@ imp_redis_count_unknown (ImpCacheRedis *self, gboolean timed_out)
   g_mutex_unlock (&self->state_lock);
   if (count > 0)
     g_message ("redis cache: %" G_GUINT64_FORMAT " reads answered 'unknown' so far "
-               "(pushes skipped, clients pull; token checks go to the store)", count);
+               "(pushes go to every live gateway, clients pull; token checks go to the store)", count);
 }
 
 void
@@ -149,7 +149,12 @@ imp_redis_set_connected (ImpCacheRedis *self, gboolean connected)
 {
   g_mutex_lock (&self->state_lock);
   if (connected && !self->stats.connected)
-    self->stats.connects++;
+    {
+      self->stats.connects++;
+      /* A reconnect: Redis may have come back empty (restarted, failed over). */
+      if (self->stats.connects > 1)
+        g_atomic_int_inc (&self->generation);
+    }
   self->stats.connected = connected;
   g_atomic_int_set (&self->up, connected);
   g_cond_broadcast (&self->state_cond);
@@ -302,8 +307,8 @@ scan (ImpCacheRedis *self, gint64 user_id)
   return run_read (self, op);
 }
 
-/* Unknown reads as "no gateway": the message worker skips the push and the client's pull
- * (on reconnect, or on the next push it does get) fetches the message. */
+/* Unknown is NULL: imp_cache_presence_lookup () callers (the message worker) then push to every
+ * live gateway; imp_cache_presence_gateways () reads it as "no gateway". */
 static GStrv
 redis_presence_gateways (ImpCache *base, gint64 user_id)
 {
@@ -311,7 +316,7 @@ redis_presence_gateways (ImpCache *base, gint64 user_id)
   GStrv gateways;
 
   if (waiter == NULL)
-    return g_new0 (char *, 1);
+    return NULL;
   gateways = g_steal_pointer (&waiter->gateways);
   imp_redis_waiter_unref (waiter);
   return gateways != NULL ? gateways : g_new0 (char *, 1);
@@ -415,6 +420,12 @@ redis_gateways_live (ImpCache *base)
   return list;
 }
 
+static guint
+redis_generation (ImpCache *base)
+{
+  return (guint) g_atomic_int_get (&((ImpCacheRedis *) base)->generation);
+}
+
 static void
 redis_free (ImpCache *base)
 {
@@ -450,6 +461,7 @@ static const ImpCacheVTable redis_vtable = {
   .token_is_revoked = redis_token_is_revoked,
   .gateway_announce = redis_gateway_announce,
   .gateways_live = redis_gateways_live,
+  .generation = redis_generation,
 };
 
 /* ---- construction ---- */

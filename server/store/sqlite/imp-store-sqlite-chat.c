@@ -1,5 +1,5 @@
 /* imp-store-sqlite-chat.c: the SQLite statements of the send transaction (DESIGN §2, §3). The
- * steps and their order are imp_store_chat_run ()'s (imp-store-common.c); here one
+ * steps and their order are imp_store_chat_run ()'s (imp-store-chat.c); here one
  * BEGIN IMMEDIATE ... COMMIT per batch under the store's write lock. */
 #include "imp-store-sqlite-private.h"
 

@@ -4,6 +4,7 @@
  * resend with the same client_msg_id after a reconnect and after a restart, kick without
  * reconnect. */
 #include "client-fake.h"
+#include "imp-client-private.h"
 
 static gint64 wm (Fixture *f) { return imp_client_get_watermark (f->client); }
 static gboolean acked_3 (Fixture *f) { return wm (f) == 3 && f->last_ack == 3; }
@@ -121,6 +122,30 @@ test_kick_no_reconnect (Fixture *f, gconstpointer data)
   g_assert_cmpuint (f->n_auths, ==, 1);
 }
 
+static gboolean wm_is_2 (Fixture *f) { return wm (f) == 2 && f->last_ack == 2; }
+static guint saved_sync_calls;
+static gboolean pulled_again (Fixture *f) { return f->n_sync_calls >= saved_sync_calls + 2; }
+
+/* Messages the server stored but never pushed (its presence cache was lost, say) arrive anyway:
+ * the engine pulls from its watermark now and then while online, with no gap or reconnect to
+ * prompt it; and a pull that finds nothing new changes nothing. */
+static void
+test_periodic_pull (Fixture *f, gconstpointer data)
+{
+  f->client->periodic_pull_ms = 200;
+  login_and_connect (f);
+  stream_add (f, 2, 1, "never pushed", NULL);
+  stream_add (f, 2, 1, "never pushed either", NULL);
+  g_assert_true (wait_until (wm_is_2, f));
+  assert_received_in_order (f, 1, 2);
+  g_assert_cmpuint (f->n_auths, ==, 1);
+
+  saved_sync_calls = f->n_sync_calls;
+  g_assert_true (wait_until (pulled_again, f));
+  assert_received_in_order (f, 1, 2);
+  g_assert_cmpint (wm (f), ==, 2);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -130,5 +155,6 @@ main (int argc, char **argv)
   ADD ("/client/sync/resend-after-reconnect", test_resend_after_reconnect);
   ADD ("/client/sync/outbox-survives-restart", test_outbox_survives_restart);
   ADD ("/client/sync/kick-no-reconnect", test_kick_no_reconnect);
+  ADD ("/client/sync/periodic-pull", test_periodic_pull);
   return g_test_run ();
 }

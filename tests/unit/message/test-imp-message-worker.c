@@ -673,6 +673,95 @@ test_group (Fixture *f, gconstpointer data)
   g_assert_cmpuint (gp->exclude_conn_id, ==, 0);
 }
 
+/* A cache that cannot answer presence reads (Redis unreachable): forwards the rest to a memory
+ * cache. */
+typedef struct {
+  ImpCache  parent;
+  ImpCache *real;   /* borrowed */
+} BlindCache;
+
+static void blind_free (ImpCache *base) { g_free (base); }
+static void
+blind_presence_add (ImpCache *base, gint64 user_id, const char *gw, guint64 conn, gint64 ttl_ms)
+{
+  imp_cache_presence_add (((BlindCache *) base)->real, user_id, gw, conn, ttl_ms);
+}
+static void
+blind_presence_remove (ImpCache *base, gint64 user_id, const char *gw, guint64 conn)
+{
+  imp_cache_presence_remove (((BlindCache *) base)->real, user_id, gw, conn);
+}
+static GStrv blind_presence_gateways (ImpCache *base, gint64 user_id) { return NULL; }
+static gboolean blind_last_seen (ImpCache *base, gint64 user_id, gint64 *out_ms) { return FALSE; }
+static void blind_revoke (ImpCache *base, const char *token_id, gint64 expires_s) { }
+static int blind_is_revoked (ImpCache *base, const char *token_id) { return -1; }
+static void
+blind_announce (ImpCache *base, const char *id, const char *tcp, const char *ws, guint n, gint64 ttl)
+{
+  imp_cache_gateway_announce (((BlindCache *) base)->real, id, tcp, ws, n, ttl);
+}
+static GPtrArray *
+blind_gateways_live (ImpCache *base)
+{
+  return imp_cache_gateways_live (((BlindCache *) base)->real);
+}
+
+static const ImpCacheVTable blind_vtable = {
+  .name = "blind",
+  .free = blind_free,
+  .presence_add = blind_presence_add,
+  .presence_remove = blind_presence_remove,
+  .presence_gateways = blind_presence_gateways,
+  .presence_last_seen = blind_last_seen,
+  .token_revoke = blind_revoke,
+  .token_is_revoked = blind_is_revoked,
+  .gateway_announce = blind_announce,
+  .gateways_live = blind_gateways_live,
+};
+
+/* Presence unknown (the cache unreachable) is not "offline": the push goes to every live gateway
+ * of the registry (each drops it if the user has no connection there), never skipped. */
+static void
+test_unknown_presence (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) bob1 = NULL;
+  g_autoptr(GPtrArray) bob2 = NULL;
+  g_autoptr(GPtrArray) alice2 = NULL;
+  BlindCache *blind = g_new0 (BlindCache, 1);
+  g_autofree char *id = imp_uuid_new ();
+  g_auto(GStrv) known = NULL;
+
+  blind->parent.vt = &blind_vtable;
+  blind->real = f->cache;
+  known = imp_cache_presence_lookup (&blind->parent, f->bob);
+  g_assert_null (known);
+  imp_cache_gateway_announce (f->cache, "gw1", "127.0.0.1:1", "ws://127.0.0.1:2/ws", 0, 600000);
+  imp_cache_gateway_announce (f->cache, "gw2", "127.0.0.1:3", "ws://127.0.0.1:4/ws", 0, 600000);
+  g_clear_pointer (&f->worker, imp_message_worker_free);
+  f->worker = imp_message_worker_new (&f->config, 1, &f->flaky->parent, f->bus, &blind->parent,
+                                      &error);
+  g_assert_no_error (error);
+
+  publish_chat (f, "gw1", 10, f->alice, f->bob, id, "while the cache is away");
+  wait_for (&(Cond) { f, id, "gw1", f->bob, 1 });
+  wait_for (&(Cond) { f, NULL, "gw2", f->bob, 1 });
+  wait_for (&(Cond) { f, NULL, "gw2", f->alice, 1 });
+  bob1 = pushes_for (f, "gw1", f->bob);
+  bob2 = pushes_for (f, "gw2", f->bob);
+  alice2 = pushes_for (f, "gw2", f->alice);
+  g_assert_cmpuint (bob1->len, ==, 1);
+  g_assert_cmpuint (bob2->len, ==, 1);
+  g_assert_cmpint (((Implus__Bus__GatewayPush *) bob2->pdata[0])->message->seq, ==, 1);
+  /* The sender's own connection is still excluded on its gateway only. */
+  g_assert_cmpuint (n_pushes (f, "gw1", f->alice), ==, 1);
+  g_assert_cmpint (((Implus__Bus__GatewayPush *) alice2->pdata[0])->exclude_conn_id, ==, 0);
+  g_assert_cmpuint (count_receipts (f, id), ==, 1);
+
+  g_clear_pointer (&f->worker, imp_message_worker_free);
+  imp_cache_free (&blind->parent);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -694,5 +783,7 @@ main (int argc, char **argv)
               fixture_tear_down);
   g_test_add ("/message-worker/store-unavailable", Fixture, NULL, fixture_set_up,
               test_store_unavailable, fixture_tear_down);
+  g_test_add ("/message-worker/unknown-presence", Fixture, NULL, fixture_set_up,
+              test_unknown_presence, fixture_tear_down);
   return g_test_run ();
 }
