@@ -16,6 +16,7 @@ struct _ImpHttpApi {
   GMutex        lock;
   GCond         idle;
   guint         in_flight;    /* jobs whose handler has not returned yet */
+  gulong        request_started_id;
   /* Borrowed */
   SoupServer   *server;
   ImpAuth      *auth;
@@ -366,6 +367,16 @@ not_found_handler (SoupServer *server, SoupServerMessage *msg, const char *path,
   set_error_response (msg, 0, IMP_ERROR_NOT_FOUND, "no such endpoint");
 }
 
+/* libsoup 3.2 never closes a keep-alive connection that the client closes while it is idle
+ * (fixed upstream in 3.3): each one would hold a file descriptor in CLOSE-WAIT until the process
+ * runs out of them. Answering every request with "Connection: close" makes libsoup close the
+ * connection itself after the response; on loopback the extra connects cost next to nothing. */
+static void
+close_after_response (SoupServer *server, SoupServerMessage *msg, gpointer user_data)
+{
+  soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Connection", "close");
+}
+
 ImpHttpApi *
 imp_http_api_new (SoupServer *server, const ImpHttpRoute *routes, guint n_routes, ImpAuth *auth,
                   gsize max_body, gpointer route_data)
@@ -393,6 +404,8 @@ imp_http_api_new (SoupServer *server, const ImpHttpRoute *routes, guint n_routes
       soup_server_add_handler (server, routes[i].path, handler, self, NULL);
     }
   soup_server_add_handler (server, NULL, not_found_handler, NULL, NULL);
+  self->request_started_id = g_signal_connect (server, "request-started",
+                                               G_CALLBACK (close_after_response), NULL);
   return self;
 }
 
@@ -403,6 +416,7 @@ imp_http_api_free (ImpHttpApi *self)
     return;
   for (guint i = 0; i < self->paths->len; i++)
     soup_server_remove_handler (self->server, g_ptr_array_index (self->paths, i));
+  g_clear_signal_handler (&self->request_started_id, self->server);
 
   /* Handlers borrow route_data and auth: wait until none runs any more. The replies of those
    * jobs still reach the main context; they no longer touch self. */

@@ -284,6 +284,13 @@ deliver_kick (ImpGateway *self, const Implus__Bus__GatewayKick *gk)
 
       if (token_id != NULL && token_id[0] != '\0' && g_strcmp0 (token_id, conn->token_id) != 0)
         continue;
+      if (gk->device_id != NULL && gk->device_id[0] != '\0' &&
+          g_strcmp0 (gk->device_id, conn->device_id) != 0)
+        continue;
+      /* The replacing connection itself (its own gateway may be told too). */
+      if (gk->exclude_conn_id != 0 && conn->id == gk->exclude_conn_id &&
+          g_strcmp0 (gk->exclude_gateway_id, self->config->gateway_id) == 0)
+        continue;
       if (imp_gateway_send (conn, &env))
         imp_gateway_close (conn, TRUE);
     }

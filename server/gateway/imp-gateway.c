@@ -6,6 +6,7 @@
 #include "imp-convid.h"
 #include "imp-time.h"
 #include "message/imp-chat-check.h"
+#include "message/imp-message-notify.h"
 
 #include <string.h>
 
@@ -300,6 +301,93 @@ kick (ImpConnection *conn, Implus__KickReason reason, const char *message)
   imp_gateway_close (conn, TRUE);
 }
 
+/* The same device may be connected through another gateway: its other gateways (presence) kick
+ * it there. Read on a worker thread: the presence read may block on the cache. */
+typedef struct {
+  ImpGateway *gw;       /* only its auth lock and counter are used on the thread */
+  ImpCache *cache;
+  ImpBus   *bus;
+  char     *gateway_id;
+  gint64    user_id;
+  char     *device_id;
+  guint64   conn_id;
+} ReplaceJob;
+
+static void
+replace_job_free (gpointer data)
+{
+  ReplaceJob *job = data;
+
+  g_free (job->gateway_id);
+  g_free (job->device_id);
+  g_free (job);
+}
+
+static void
+replace_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  ReplaceJob *job = task_data;
+  Implus__Bus__GatewayKick kick = IMPLUS__BUS__GATEWAY_KICK__INIT;
+  Implus__Bus__GatewayRecord record = IMPLUS__BUS__GATEWAY_RECORD__INIT;
+  g_auto(GStrv) gws = imp_cache_presence_lookup (job->cache, job->user_id);
+  g_autoptr(GPtrArray) live = NULL;
+  char key[32];
+
+  kick.user_id = job->user_id;
+  kick.device_id = job->device_id;
+  kick.reason = IMPLUS__KICK_REASON__KICK_REASON_REPLACED;
+  kick.message = (char *) "logged in again from the same device";
+  kick.exclude_gateway_id = job->gateway_id;
+  kick.exclude_conn_id = job->conn_id;
+  record.body_case = IMPLUS__BUS__GATEWAY_RECORD__BODY_KICK;
+  record.kick = &kick;
+  g_snprintf (key, sizeof key, "%" G_GINT64_FORMAT, job->user_id);
+  if (gws == NULL)
+    {
+      /* Presence unknown (cache unreachable): every live gateway checks its own connections. */
+      live = imp_cache_gateways_live (job->cache);
+      for (guint i = 0; i < live->len; i++)
+        {
+          const char *gw = ((ImpGatewayInfo *) g_ptr_array_index (live, i))->gateway_id;
+
+          if (g_strcmp0 (gw, job->gateway_id) != 0)
+            imp_message_publish_gateway (job->bus, gw, key, &record);
+        }
+    }
+  else
+    for (guint i = 0; gws[i] != NULL; i++)
+      if (g_strcmp0 (gws[i], job->gateway_id) != 0)
+        imp_message_publish_gateway (job->bus, gws[i], key, &record);
+
+  /* Past this point the gateway may be freed. */
+  g_mutex_lock (&job->gw->auth_lock);
+  job->gw->auth_in_flight--;
+  g_cond_broadcast (&job->gw->auth_cond);
+  g_mutex_unlock (&job->gw->auth_lock);
+  g_task_return_boolean (task, TRUE);
+}
+
+static void
+replace_elsewhere (ImpGateway *self, ImpConnection *conn)
+{
+  g_autoptr(GTask) task = g_task_new (NULL, NULL, NULL, NULL);
+  ReplaceJob *job = g_new0 (ReplaceJob, 1);
+
+  job->gw = self;
+  job->cache = self->cache;
+  job->bus = self->bus;
+  job->gateway_id = g_strdup (self->config->gateway_id);
+  job->user_id = conn->user_id;
+  job->device_id = g_strdup (conn->device_id);
+  job->conn_id = conn->id;
+  g_task_set_task_data (task, job, replace_job_free);
+  /* imp_gateway_free () waits for it like for an auth: it uses the cache and the bus. */
+  g_mutex_lock (&self->auth_lock);
+  self->auth_in_flight++;
+  g_mutex_unlock (&self->auth_lock);
+  g_task_run_in_thread (task, replace_thread);
+}
+
 static void
 bind_connection (ImpGateway *self, ImpConnection *conn, const ImpTokenClaims *claims,
                  const GArray *groups)
@@ -335,6 +423,9 @@ bind_connection (ImpGateway *self, ImpConnection *conn, const ImpTokenClaims *cl
   g_queue_push_tail_link (q, &conn->user_link);
   if (self->store != NULL)
     imp_gateway_group_set_user (self, conn->user_id, groups);
+  /* Here the same device was kicked above; on the user's other gateways it is kicked by a
+   * GatewayKick (device id, this connection excluded). */
+  replace_elsewhere (self, conn);
   imp_cache_presence_add (self->cache, conn->user_id, self->config->gateway_id, conn->id,
                           2 * self->config->idle_timeout_ms);
 }

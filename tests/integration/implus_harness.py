@@ -453,7 +453,8 @@ class Tty:
         self.starts += 1
         self.stderr = open(os.path.join(self.workdir, "tty-%s-%d.log" % (self.name, self.starts)), "wb")
         # Every stdout line is also kept on disk for post-mortems.
-        self.outfile = open(os.path.join(self.workdir, "tty-%s-%d.out" % (self.name, self.starts)), "w")
+        self.outfile = open(os.path.join(self.workdir, "tty-%s-%d.out" % (self.name, self.starts)), "w",
+                            buffering=1)  # line-buffered: a post-mortem sees every line
         with self.cond:
             self.lines = []
             self.eof = False
