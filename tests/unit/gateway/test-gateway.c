@@ -377,6 +377,74 @@ test_second_login_kicks (Fixture *fx, gconstpointer data)
   client_free (other);
 }
 
+/* A login of the same device through ANOTHER gateway replaces the first session too: the new
+ * gateway sends a GatewayKick (device id, itself excluded) to the user's other gateways. Two
+ * gateways on one local bus and one cache, both directions. */
+static Client *
+login_on (Fixture *fx, ImpGateway *gw, gint64 user_id, const char *device)
+{
+  ImpGateway *saved = fx->gw;
+  Client *c;
+
+  fx->gw = gw;
+  c = client_login (fx, user_id, device);
+  fx->gw = saved;
+  return c;
+}
+
+static void
+expect_alive (Client *c)
+{
+  g_autoptr(ImpEnvelope) hb = NULL;
+
+  client_send_heartbeat (c, 42);
+  hb = client_expect (c, IMPLUS__ENVELOPE__BODY_HEARTBEAT);
+  g_assert_cmpint (hb->heartbeat->client_time_ms, ==, 42);
+}
+
+static void
+test_login_elsewhere_kicks (Fixture *fx, gconstpointer data)
+{
+  ImpServerConfig config2 = fx->config;
+  g_autoptr(GError) error = NULL;
+  ImpGateway *gw2;
+  Client *a, *laptop, *b, *c;
+  g_autoptr(ImpEnvelope) k = NULL;
+  g_autoptr(ImpEnvelope) k2 = NULL;
+
+  config2.gateway_id = (char *) GW_ID "-2";
+  gw2 = imp_gateway_new (&config2, fx->auth, fx->bus, fx->cache, &error);
+  g_assert_no_error (error);
+
+  a = client_login (fx, 7, "phone");
+  laptop = client_login (fx, 7, "laptop");
+  b = login_on (fx, gw2, 7, "phone");
+  k = client_expect (a, IMPLUS__ENVELOPE__BODY_KICK);
+  g_assert_cmpint (k->kick->reason, ==, IMPLUS__KICK_REASON__KICK_REASON_REPLACED);
+  client_expect_eof (a);
+  /* Only that device, and not the new session itself. */
+  expect_alive (laptop);
+  expect_alive (b);
+  g_assert_cmpuint (imp_gateway_get_n_connections (fx->gw), ==, 1);
+  g_assert_cmpuint (imp_gateway_get_n_connections (gw2), ==, 1);
+
+  /* And back: the phone again on the first gateway replaces the one on the second. */
+  c = client_login (fx, 7, "phone");
+  k2 = client_expect (b, IMPLUS__ENVELOPE__BODY_KICK);
+  g_assert_cmpint (k2->kick->reason, ==, IMPLUS__KICK_REASON__KICK_REASON_REPLACED);
+  client_expect_eof (b);
+  expect_alive (c);
+  expect_alive (laptop);
+  g_assert_cmpuint (imp_gateway_get_n_connections (fx->gw), ==, 2);
+  g_assert_true (WAIT_UNTIL (imp_gateway_get_n_connections (gw2) == 0, DEADLINE));
+
+  client_free (a);
+  client_free (b);
+  client_free (c);
+  client_free (laptop);
+  imp_gateway_free (gw2);
+}
+
 static void
 test_bus_kick_by_token (Fixture *fx, gconstpointer data)
 {
@@ -466,6 +534,7 @@ main (int argc, char **argv)
   ADD ("/gateway/auth/revoked-token", fixture_setup, test_revoked_token);
   ADD ("/gateway/auth/pipelined", fixture_setup, test_pipelined_after_auth);
   ADD ("/gateway/auth/second-login-kicks", fixture_setup, test_second_login_kicks);
+  ADD ("/gateway/auth/login-elsewhere-kicks", fixture_setup, test_login_elsewhere_kicks);
   ADD ("/gateway/frame/too-large", fixture_setup, test_frame_too_large);
   ADD ("/gateway/frame/garbage", fixture_setup, test_garbage);
   ADD ("/gateway/frame/server-only", fixture_setup, test_server_only_frame);
