@@ -29,6 +29,7 @@ struct _ImpClient
   guint                periodic_pull_timer; /* while online: pull from the watermarks now and then */
   guint                periodic_pull_ms;    /* 0: IMP_CLIENT_PERIODIC_PULL_MS (tests set less) */
   guint                connect_failures;    /* in a row, for the gateway failover */
+  gboolean             failover_asking;     /* GET /users/gateway in flight */
   guint                ack_idle;
 
   gint64               user_id;
@@ -82,6 +83,9 @@ void imp_client_sync_fail_waiters (ImpClient *self, const GError *error);
 void imp_client_sync_pump_outbox (ImpClient *self);
 /* Pulls the user stream and every group stream from their watermarks (cheap when nothing is new). */
 void imp_client_sync_pull_all (ImpClient *self);
+/* A connection attempt failed (not an auth refusal): after a few in a row the engine asks the
+ * user service for another gateway (GET /users/gateway) and switches to it. */
+void imp_client_sync_connect_failed (ImpClient *self);
 /* Emits message-received / completes the outbox for one applied message (any stream). */
 void imp_client_sync_process_applied (ImpClient *self, ImpMessage *m);
 /* Marks the outbox row failed (signal once) and forgets it in flight. */
@@ -104,3 +108,5 @@ void  imp_client_session_forget_token (ImpClient *self, const char *username);
 void  imp_client_session_clear (ImpClient *self);                 /* dispose */
 /* imp-client.c */
 void imp_client_handle_kick (ImpClient *self, int reason, const char *message);
+/* Connects at once if a reconnect is pending (the gateway address changed). */
+void imp_client_reconnect_now (ImpClient *self);

@@ -19,6 +19,8 @@
  * "after the last retry the client's pull still guarantees delivery"). One GET per stream that
  * answers empty when nothing is new. */
 #define PERIODIC_PULL_MS 30000
+/* Failed connection attempts in a row before the engine asks for another gateway. */
+#define FAILOVER_AFTER 3
 
 typedef struct {
   gint64  sent_us;
@@ -607,11 +609,88 @@ periodic_pull_cb (gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
+/* ---- gateway failover ---- */
+
+/* The address the engine dials now: as gateway_address () in imp-client.c. */
+static char *
+current_gateway (ImpClient *self)
+{
+  if (self->transport == IMP_TRANSPORT_WS)
+    return self->ws_port ? g_strdup_printf ("ws://%s:%u/websocket", self->host, self->ws_port)
+                         : g_strdup (self->gateway_ws);
+  return self->tcp_port ? g_strdup_printf ("%s:%u", self->host, self->tcp_port)
+                        : g_strdup (self->gateway_tcp);
+}
+
+static void
+failover_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  g_autoptr(ImpClient) self = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonObject) obj = imp_client_api_call_finish (IMP_CLIENT_API (source), res, &error);
+  g_autofree char *before = NULL;
+  g_autofree char *after = NULL;
+  JsonObject *gw;
+  const char *tcp, *ws;
+
+  self->failover_asking = FALSE;
+  if (obj == NULL)
+    {
+      /* The user service is away too: the next failures ask again. */
+      g_debug ("asking for another gateway failed: %s", error->message);
+      return;
+    }
+  gw = imp_json_object_member (obj, "gateway");
+  tcp = gw != NULL ? json_object_get_string_member_with_default (gw, "tcp", NULL) : NULL;
+  ws = gw != NULL ? json_object_get_string_member_with_default (gw, "ws", NULL) : NULL;
+  if (self->state == IMP_CLIENT_ONLINE || tcp == NULL || tcp[0] == '\0' || strlen (tcp) > 512 ||
+      (ws != NULL && strlen (ws) > 512))
+    return;
+  before = current_gateway (self);
+  /* The addresses from the service replace the configured ports from now on. */
+  g_free (self->gateway_tcp);
+  self->gateway_tcp = g_strdup (tcp);
+  if (ws != NULL && ws[0] != '\0')
+    {
+      g_free (self->gateway_ws);
+      self->gateway_ws = g_strdup (ws);
+    }
+  self->tcp_port = 0;
+  if (self->gateway_ws != NULL)
+    self->ws_port = 0;
+  after = current_gateway (self);
+  if (g_strcmp0 (before, after) != 0)
+    {
+      g_message ("gateway %s unreachable; switching to %s", before ? before : "(none)", after);
+      self->connect_failures = 0;
+      imp_client_reconnect_now (self);
+    }
+}
+
+void
+imp_client_sync_connect_failed (ImpClient *self)
+{
+  g_autofree char *exclude = NULL;
+  g_autofree char *escaped = NULL;
+  g_autofree char *path = NULL;
+
+  if (++self->connect_failures < FAILOVER_AFTER || self->failover_asking ||
+      imp_client_api_get_token (self->api) == NULL)
+    return;
+  exclude = current_gateway (self);
+  escaped = g_uri_escape_string (exclude != NULL ? exclude : "", NULL, FALSE);
+  path = g_strdup_printf ("/users/gateway?exclude=%s", escaped);
+  self->failover_asking = TRUE;
+  imp_client_api_call_async (self->api, IMP_API_USER, "GET", path, NULL, NULL, failover_cb,
+                             g_object_ref (self));
+}
+
 /* ---- connection state ---- */
 
 void
 imp_client_sync_online (ImpClient *self)
 {
+  self->connect_failures = 0;
   /* Resend every unsent row from the start, same client_msg_ids; the server dedups. */
   g_hash_table_remove_all (self->in_flight);
   self->send_cursor = 0;

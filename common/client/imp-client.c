@@ -373,6 +373,7 @@ open_cb (GObject *source, GAsyncResult *res, gpointer user_data)
         }
       g_debug ("connect failed: %s", error->message);
       schedule_reconnect (self);
+      imp_client_sync_connect_failed (self);
       return;
     }
   if (conn != self->conn)
@@ -400,6 +401,15 @@ connect_now (ImpClient *self)
   set_state (self, IMP_CLIENT_CONNECTING);
   imp_client_connection_open_async (self->conn, token, self->device_id, NULL, open_cb,
                                     g_object_ref (self));
+}
+
+void
+imp_client_reconnect_now (ImpClient *self)
+{
+  if (self->reconnect_timer == 0 || self->hold)
+    return;
+  g_clear_handle_id (&self->reconnect_timer, g_source_remove);
+  connect_now (self);
 }
 
 void

@@ -98,9 +98,11 @@ dummy_hash (ImpUserHttp *self)
 }
 
 /* The least loaded live gateway of the registry; the configured one when the registry is empty
- * (a lone user process, or the cache down). */
+ * (a lone user process, or the cache down). exclude (NULL: none) names a gateway the client
+ * could not reach (its TCP address or WebSocket URL): another one is preferred while any is
+ * listed, since a dead gateway stays in the registry until its entry lapses. */
 static void
-add_gateway_object (ImpUserHttp *self, JsonBuilder *b)
+add_gateway_object (ImpUserHttp *self, JsonBuilder *b, const char *exclude)
 {
   g_autoptr(GPtrArray) live = imp_cache_gateways_live (self->cache);
   const ImpGatewayInfo *best = NULL;
@@ -110,6 +112,9 @@ add_gateway_object (ImpUserHttp *self, JsonBuilder *b)
       const ImpGatewayInfo *gw = live->pdata[i];
 
       if (gw->tcp_address == NULL || gw->tcp_address[0] == '\0')
+        continue;
+      if (exclude != NULL && live->len > 1 &&
+          (g_strcmp0 (gw->tcp_address, exclude) == 0 || g_strcmp0 (gw->ws_url, exclude) == 0))
         continue;
       if (best == NULL || gw->n_connections < best->n_connections)
         best = gw;
@@ -191,7 +196,7 @@ handle_login (ImpHttpJob *job, GError **error)
   json_builder_set_member_name (b, "expires_at");
   json_builder_add_int_value (b, claims.expires_at);
   json_builder_set_member_name (b, "gateway");
-  add_gateway_object (self, b);
+  add_gateway_object (self, b, NULL);
   json_builder_end_object (b);
   job->reply = json_builder_get_root (b);
   memset (token, 0, strlen (token));
@@ -263,12 +268,35 @@ handle_me (ImpHttpJob *job, GError **error)
   return TRUE;
 }
 
+/* GET /users/gateway[?exclude=<address>]: a gateway for a client that has a token but cannot
+ * reach its gateway (failover, docs/http-api.md), chosen as login does. */
+static gboolean
+handle_gateway (ImpHttpJob *job, GError **error)
+{
+  ImpUserHttp *self = job->route_data;
+  const char *exclude = job->query != NULL ? g_hash_table_lookup (job->query, "exclude") : NULL;
+  g_autoptr(JsonBuilder) b = json_builder_new ();
+
+  if (exclude != NULL && strlen (exclude) > 512)
+    {
+      g_set_error (error, IMP_ERROR, IMP_ERROR_BAD_REQUEST, "\"exclude\" too long");
+      return FALSE;
+    }
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "gateway");
+  add_gateway_object (self, b, exclude != NULL && exclude[0] != '\0' ? exclude : NULL);
+  json_builder_end_object (b);
+  job->reply = json_builder_get_root (b);
+  return TRUE;
+}
+
 static const ImpHttpRoute routes[] = {
   { "POST", "/users/register", FALSE, TRUE, handle_register },
   { "POST", "/users/login", FALSE, TRUE, handle_login },
   { "POST", "/users/logout", TRUE, FALSE, handle_logout },
   { "GET", "/users/lookup", TRUE, FALSE, handle_lookup },
   { "GET", "/users/me", TRUE, FALSE, handle_me },
+  { "GET", "/users/gateway", TRUE, FALSE, handle_gateway },
 };
 
 ImpUserHttp *

@@ -26,12 +26,13 @@ struct _ImpSqliteCheckpointer {
   gboolean wanted;     /* the WAL passed CKPT_FRAMES */
   gboolean dirty;      /* committed since the last TRUNCATE */
   gint64   last_commit_us;
+  int      frames;     /* the WAL's end after the last commit */
   gboolean stop;
 };
 
-/* FALSE if frames remain. log_frames is the WAL's end when the checkpoint started: frames
- * committed while it ran are not counted, so TRUE does not mean the whole WAL is copied. */
-static gboolean
+/* The WAL's end when the checkpoint started (frames committed while it ran are not counted),
+ * or -1 if frames before it remain (a reader kept them, or an error). */
+static int
 checkpoint (ImpSqliteCheckpointer *self, int mode)
 {
   int log_frames = 0, done_frames = 0;
@@ -41,7 +42,7 @@ checkpoint (ImpSqliteCheckpointer *self, int mode)
    * finishing; the next commit asks again. */
   if (rc != SQLITE_OK && (rc & 0xff) != SQLITE_BUSY)
     g_warning ("store: WAL checkpoint: %s", sqlite3_errmsg (self->db));
-  return rc == SQLITE_OK && done_frames >= log_frames;
+  return rc == SQLITE_OK && done_frames >= log_frames ? log_frames : -1;
 }
 
 /* The bulk without blocking anyone, the rest with the writer held back (see the top). */
@@ -63,14 +64,22 @@ checkpointer_run (gpointer data)
     {
       if (self->wanted)
         {
+          int end;
+
           self->wanted = FALSE;
           g_mutex_unlock (&self->lock);
+          end = checkpoint (self, SQLITE_CHECKPOINT_PASSIVE);
+
           /* The second pass copies what was committed during the first (a few batches): the
            * WAL is then fully copied with no writer in between, and the next commit starts
-           * it over. Its result cannot tell "done" from "more came meanwhile", so always. */
-          checkpoint (self, SQLITE_CHECKPOINT_PASSIVE);
-          checkpoint_locked (self, SQLITE_CHECKPOINT_PASSIVE);
+           * it over. Not needed if no commit came since the first pass started. */
           g_mutex_lock (&self->lock);
+          if (end < 0 || self->frames != end)
+            {
+              g_mutex_unlock (&self->lock);
+              checkpoint_locked (self, SQLITE_CHECKPOINT_PASSIVE);
+              g_mutex_lock (&self->lock);
+            }
         }
       else if (self->dirty && g_get_monotonic_time () >= self->last_commit_us + QUIET_US)
         {
@@ -99,6 +108,7 @@ wal_hook (void *data, sqlite3 *db, const char *name, int n_frames)
     g_cond_signal (&self->cond);  /* starts the quiet timer, or a checkpoint */
   self->dirty = TRUE;
   self->last_commit_us = g_get_monotonic_time ();
+  self->frames = n_frames;
   if (n_frames >= CKPT_FRAMES)
     self->wanted = TRUE;
   g_mutex_unlock (&self->lock);

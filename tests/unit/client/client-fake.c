@@ -339,6 +339,21 @@ http_cb (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTabl
       json_builder_add_string_value (b, tcp);
       json_builder_end_object (b);
     }
+  else if (g_str_equal (path, "/users/gateway"))
+    {
+      g_autofree char *tcp = g_strdup_printf ("127.0.0.1:%u", f->tcp_port);
+      const char *auth = soup_message_headers_get_one (soup_server_message_get_request_headers (msg), "Authorization");
+
+      g_assert_cmpstr (auth, ==, "Bearer tok-1");
+      f->n_gateway_calls++;
+      g_free (f->gateway_exclude);
+      f->gateway_exclude = g_strdup (query ? g_hash_table_lookup (query, "exclude") : NULL);
+      json_builder_set_member_name (b, "gateway");
+      json_builder_begin_object (b);
+      json_builder_set_member_name (b, "tcp");
+      json_builder_add_string_value (b, tcp);
+      json_builder_end_object (b);
+    }
   else if (g_str_equal (path, "/messages/sync"))
     {
       const char *after_s = query ? g_hash_table_lookup (query, "after") : NULL;
@@ -492,13 +507,43 @@ new_client (Fixture *f)
   g_signal_connect (f->client, "typing", G_CALLBACK (typing_cb), f);
 }
 
-void
-fixture_setup (Fixture *f, gconstpointer data)
+static void
+gw_listen (Fixture *f)
 {
   g_autoptr(GError) error = NULL;
   g_autoptr(GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
   g_autoptr(GSocketAddress) addr = g_inet_socket_address_new (lo, 0);
   g_autoptr(GSocketAddress) bound = NULL;
+
+  f->service = g_socket_service_new ();
+  g_assert_true (g_socket_listener_add_address (G_SOCKET_LISTENER (f->service), addr, G_SOCKET_TYPE_STREAM,
+                                                G_SOCKET_PROTOCOL_TCP, NULL, &bound, &error));
+  g_assert_no_error (error);
+  f->tcp_port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
+  g_signal_connect (f->service, "incoming", G_CALLBACK (gw_incoming_cb), f);
+  g_socket_service_start (f->service);
+}
+
+static void
+gw_stop (Fixture *f)
+{
+  g_socket_service_stop (f->service);
+  g_socket_listener_close (G_SOCKET_LISTENER (f->service));
+  g_clear_object (&f->service);
+}
+
+void
+gw_move (Fixture *f)
+{
+  gw_stop (f);
+  gw_close (f);
+  gw_listen (f);
+}
+
+void
+fixture_setup (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
   GSList *uris;
 
   f->stream = g_ptr_array_new_with_free_func ((GDestroyNotify) imp_message_free);
@@ -511,13 +556,7 @@ fixture_setup (Fixture *f, gconstpointer data)
   f->typing_to = g_ptr_array_new_with_free_func (g_free);
   f->group_received = g_array_new (FALSE, FALSE, sizeof (gint64));
 
-  f->service = g_socket_service_new ();
-  g_assert_true (g_socket_listener_add_address (G_SOCKET_LISTENER (f->service), addr, G_SOCKET_TYPE_STREAM,
-                                                G_SOCKET_PROTOCOL_TCP, NULL, &bound, &error));
-  g_assert_no_error (error);
-  f->tcp_port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
-  g_signal_connect (f->service, "incoming", G_CALLBACK (gw_incoming_cb), f);
-  g_socket_service_start (f->service);
+  gw_listen (f);
 
   f->http = soup_server_new (NULL, NULL);
   soup_server_add_handler (f->http, NULL, http_cb, f, NULL);
@@ -558,9 +597,7 @@ fixture_teardown (Fixture *f, gconstpointer data)
     imp_client_shutdown (f->client);
   g_clear_object (&f->client);
   gw_close (f);
-  g_socket_service_stop (f->service);
-  g_socket_listener_close (G_SOCKET_LISTENER (f->service));
-  g_clear_object (&f->service);
+  gw_stop (f);
   g_clear_object (&f->http);
   g_clear_pointer (&f->reader, imp_frame_reader_free);
   /* Let cancelled callbacks run before the fixture goes away. */
@@ -577,6 +614,7 @@ fixture_teardown (Fixture *f, gconstpointer data)
   g_ptr_array_unref (f->typing_to);
   g_array_unref (f->group_received);
   g_free (f->state_conv);
+  g_free (f->gateway_exclude);
 }
 
 static void

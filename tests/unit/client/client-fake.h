@@ -55,6 +55,9 @@ typedef struct {
   guint              n_typing;
   gint64             typing_from;
   guint              n_history_calls;
+  /* failover: GET /users/gateway answers the current gateway (f->tcp_port) */
+  guint              n_gateway_calls;
+  char              *gateway_exclude; /* its last "exclude" query */
 } Fixture;
 
 gboolean    wait_until (gboolean (*cond) (Fixture *), Fixture *f);
@@ -64,6 +67,8 @@ void        gw_send (Fixture *f, ImpEnvelope *env);
 void        gw_push (Fixture *f, gint64 seq);
 void        gw_push_group (Fixture *f, gint64 seq);
 void        gw_close (Fixture *f);
+/* The fake gateway dies (its port refuses connections) and comes back on another port. */
+void        gw_move (Fixture *f);
 void        new_client (Fixture *f);
 void        fixture_setup (Fixture *f, gconstpointer data);
 void        fixture_teardown (Fixture *f, gconstpointer data);

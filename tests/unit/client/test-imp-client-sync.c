@@ -122,6 +122,7 @@ test_kick_no_reconnect (Fixture *f, gconstpointer data)
   g_assert_cmpuint (f->n_auths, ==, 1);
 }
 
+static gboolean outbox_drained (Fixture *f) { return imp_client_get_outbox_pending (f->client) == 0 && wm (f) == 2; }
 static gboolean wm_is_2 (Fixture *f) { return wm (f) == 2 && f->last_ack == 2; }
 static guint saved_sync_calls;
 static gboolean pulled_again (Fixture *f) { return f->n_sync_calls >= saved_sync_calls + 2; }
@@ -146,6 +147,34 @@ test_periodic_pull (Fixture *f, gconstpointer data)
   g_assert_cmpint (wm (f), ==, 2);
 }
 
+static guint saved_auths;
+static gboolean authed_again (Fixture *f) { return f->n_auths > saved_auths && is_online (f); }
+
+/* The gateway dies for good: after a few failed reconnects the engine asks the user service for
+ * another gateway (GET /users/gateway with its token, naming the dead one) and goes online there;
+ * the outbox and the pull carry on. */
+static void
+test_gateway_failover (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *dead = NULL;
+  g_autofree char *cmid = NULL;
+
+  login_and_connect (f);
+  dead = g_strdup_printf ("127.0.0.1:%u", f->tcp_port);
+  saved_auths = f->n_auths;
+  gw_move (f);
+  stream_add (f, 2, 1, "while failing over", NULL);
+  cmid = imp_client_send (f->client, 2, "sent during the failover", &error);
+  g_assert_no_error (error);
+  g_assert_true (wait_until (authed_again, f));
+  g_assert_cmpuint (f->n_gateway_calls, >=, 1);
+  g_assert_cmpstr (f->gateway_exclude, ==, dead);
+  g_assert_true (wait_until (outbox_drained, f));
+  g_assert_cmpstr (f->chat_ups->pdata[f->chat_ups->len - 1], ==, cmid);
+  g_assert_cmpint (wm (f), ==, 2);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -156,5 +185,6 @@ main (int argc, char **argv)
   ADD ("/client/sync/outbox-survives-restart", test_outbox_survives_restart);
   ADD ("/client/sync/kick-no-reconnect", test_kick_no_reconnect);
   ADD ("/client/sync/periodic-pull", test_periodic_pull);
+  ADD ("/client/sync/gateway-failover", test_gateway_failover);
   return g_test_run ();
 }
