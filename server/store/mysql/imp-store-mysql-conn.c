@@ -114,6 +114,9 @@ imp_store_mysql_discard (ImpMysqlConn *conn)
   conn->n_pending = 0;
 }
 
+/* Idle longer than this: ping before use. */
+#define IDLE_PING_US (G_USEC_PER_SEC)
+
 ImpMysqlConn *
 imp_store_mysql_conn_acquire (ImpStoreMysql *self, GError **error)
 {
@@ -137,6 +140,16 @@ imp_store_mysql_conn_acquire (ImpStoreMysql *self, GError **error)
   generation = (guint) g_atomic_int_get (&self->generation);
   if (conn->mysql != NULL && conn->generation != generation)
     conn_disconnect (conn);
+  /* A connection that sat idle may have been cut (the database restarted, wait_timeout): one
+   * ping finds out before the caller's statement does, so the first request after a restart
+   * does not fail. */
+  if (conn->mysql != NULL && g_get_monotonic_time () - conn->released_us > IDLE_PING_US &&
+      mysql_ping (conn->mysql) != 0)
+    {
+      g_atomic_int_inc (&self->generation);
+      generation = (guint) g_atomic_int_get (&self->generation);
+      conn_disconnect (conn);
+    }
   if (conn->mysql == NULL)
     {
       /* Several statements per query: deferred writes share a round trip (every value is
@@ -155,6 +168,7 @@ imp_store_mysql_conn_acquire (ImpStoreMysql *self, GError **error)
 void
 imp_store_mysql_conn_release (ImpStoreMysql *self, ImpMysqlConn *conn)
 {
+  conn->released_us = g_get_monotonic_time ();
   g_mutex_lock (&self->lock);
   g_ptr_array_add (self->idle, conn);
   g_cond_signal (&self->idle_cond);

@@ -19,6 +19,7 @@ typedef struct {
   guint    generation; /* the store's generation when connected */
   GString *pending;    /* deferred statements, sent ahead of the next one (one round trip) */
   guint    n_pending;
+  gint64   released_us; /* monotonic time it went back to the pool */
 } ImpMysqlConn;
 
 typedef struct {
