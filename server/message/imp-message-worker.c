@@ -490,26 +490,35 @@ on_ack_batch (GPtrArray *records, gpointer user_data)
       implus__bus__ack_record__free_unpacked (rec, NULL);
     }
 
+  /* One transaction for the whole batch of devices. */
+  g_autoptr(GArray) batch = g_array_sized_new (FALSE, FALSE, sizeof (ImpDeliveryRecord),
+                                               g_hash_table_size (max));
+  g_autoptr(GError) error = NULL;
+
   g_hash_table_iter_init (&iter, max);
   while (g_hash_table_iter_next (&iter, NULL, (gpointer *) &ack))
     {
-      g_autoptr(GError) error = NULL;
+      ImpDeliveryRecord d = { ack->user_id, ack->device_id, ack->up_to_seq };
 
-      if (imp_store_delivery_record (self->store, ack->user_id, ack->device_id, ack->up_to_seq,
-                                     &error))
-        {
-          note_delivered (self, ack->user_id, ack->up_to_seq);
-          continue;
-        }
+      g_array_append_val (batch, d);
+    }
+  if (batch->len == 0)
+    return TRUE;
+  if (!imp_store_delivery_record_batch (self->store, (const ImpDeliveryRecord *) batch->data,
+                                        batch->len, &error))
+    {
       /* Delivery records only move forward, so replaying the whole batch is harmless. */
       if (g_error_matches (error, IMP_ERROR, IMP_ERROR_UNAVAILABLE))
         {
           g_warning ("message worker: store unavailable for delivery records: %s", error->message);
           return FALSE;
         }
-      g_warning ("message worker: delivery record of user %" G_GINT64_FORMAT " refused: %s",
-                 ack->user_id, error->message);
+      g_warning ("message worker: %u delivery records refused: %s", batch->len, error->message);
+      return TRUE;
     }
+  g_hash_table_iter_init (&iter, max);
+  while (g_hash_table_iter_next (&iter, NULL, (gpointer *) &ack))
+    note_delivered (self, ack->user_id, ack->up_to_seq);
   return TRUE;
 }
 

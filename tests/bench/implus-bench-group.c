@@ -371,6 +371,7 @@ http_post (Http *h, const char *path, const char *token, const char *body, guint
   g_autoptr(GByteArray) in = g_byte_array_new ();
   g_autoptr(JsonParser) parser = json_parser_new ();
   gsize off = 0, head_end = 0, clen = 0;
+  gboolean server_closes = FALSE;
   char *hdr;
 
   if (h->fd < 0 && !http_connect (h, error))
@@ -402,6 +403,7 @@ http_post (Http *h, const char *path, const char *token, const char *body, guint
               hdr = g_ascii_strdown ((char *) in->data, (gssize) head_end);
               char *cl = strstr (hdr, "\r\ncontent-length:");
               clen = cl ? (gsize) g_ascii_strtoull (cl + 17, NULL, 10) : 0;
+              server_closes = strstr (hdr, "\r\nconnection: close") != NULL;
               *status = (guint) g_ascii_strtoull ((char *) in->data + 9, NULL, 10);
               g_free (hdr);
               if (clen > 16 * 1024 * 1024)
@@ -414,6 +416,12 @@ http_post (Http *h, const char *path, const char *token, const char *body, guint
       if (n <= 0)
         goto io_error;
       g_byte_array_append (in, buf, (guint) n);
+    }
+  /* The server may answer "Connection: close": reconnect for the next request. */
+  if (server_closes)
+    {
+      close (h->fd);
+      h->fd = -1;
     }
   if (!json_parser_load_from_data (parser, (char *) in->data + head_end, (gssize) clen, error))
     return NULL;
