@@ -9,8 +9,8 @@ receipts are in, one fault strikes:
   redis    scripts/services/restart.sh redis --wipe (Redis comes back empty: presence, routes,
            caches gone)
   mariadb  scripts/services/restart.sh mariadb
-  gateway  kill -9 of bob's gateway, restarted on the same ports (the client engine has one gateway
-           address and cannot fail over to the other gateway by itself); bob reconnects
+  gateway  kill -9 of bob's gateway, which stays dead: bob's client fails over to gateway 1 (it asks
+           the user service for another live gateway after a few failed reconnects)
 
 At the end, with deadlines only: every message exactly once, in order, on both devices; both
 mirrors equal the server's stream (GET /messages/sync); outboxes empty.
@@ -48,11 +48,14 @@ def strike(fault, srv, bob, cpu0):
     if fault == "mariadb":
         return "mariadb restarted in %.2f s" % d.services_restart("mariadb")
     if fault == "gateway":
-        mark = bob.disconnected
+        mark, conn_mark = bob.disconnected, bob.connected
+        t0 = time.monotonic()
         srv.kill9("gw2")
         bob.wait_until(lambda: bob.disconnected > mark, 30, "EVT disconnected after gw2 died")
-        dt = srv.restart("gw2")
-        return "killed -9 gw2, restarted on the same ports in %.2f s" % dt
+        # gw2 stays dead: bob's engine asks the user service for another live gateway
+        # (GET /users/gateway?exclude=...) after a few failed reconnects and moves to gw1.
+        bob.wait_until(lambda: bob.connected > conn_mark, 60, "EVT connected again (failed over to gw1)")
+        return "killed -9 gw2 for good; bob failed over to gw1 in %.2f s" % (time.monotonic() - t0)
     raise ValueError(fault)
 
 
