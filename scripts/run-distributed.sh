@@ -3,7 +3,7 @@
 # implus-server processes, each with its own role, data dir and log:
 #   gw1   gateway   TCP 8900, WebSocket 8902
 #   gw2   gateway   TCP 8910, WebSocket 8912
-#   user  user      HTTP 8090 (login hands out gw1)
+#   user  user      HTTP 8090 (login hands out the least loaded live gateway)
 #   msg1  message   HTTP 8100 (message worker 1)
 #   msg2  message   HTTP 8101 (message worker 2)
 # Usage: scripts/run-distributed.sh [run|start|stop|status]
