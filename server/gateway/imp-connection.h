@@ -33,6 +33,12 @@ typedef struct {
   void     (*finalize) (ImpConnection *conn);
 } ImpTransportVTable;
 
+/* What a connection holds back in the gateway's coalesced-ack list. */
+enum {
+  IMP_ACK_HELD_USER  = 1 << 0,  /* an AckRecord of the user's stream (ack_seq) */
+  IMP_ACK_HELD_GROUP = 1 << 1,  /* a group AckRecord (group_ack_group, group_ack_seq) */
+};
+
 /* An unacknowledged push waiting on the retransmit wheel. */
 typedef struct {
   ImpRetransmitEntry entry;      /* first: the wheel hands us this pointer */
@@ -53,7 +59,7 @@ struct _ImpConnection {
   guint      ref_count;
   guint8     state;         /* ImpConnState */
   guint8     logged_bad;    /* bad input logged once per connection */
-  guint8     ack_dirty;
+  guint8     ack_dirty;     /* IMP_ACK_HELD_* bits: in the gateway's ack_dirty list if any */
   guint64    id;
   gint64     user_id;
   gint64     last_activity_us;
@@ -70,6 +76,8 @@ struct _ImpConnection {
   gint64     ack_seq;       /* highest Ack received */
   gint64     ack_sent_us;   /* when an AckRecord was last published */
   gint64     group_ack_sent_us; /* when a group AckRecord was last published */
+  gint64     group_ack_group;   /* the group of the GroupAck held back (IMP_ACK_HELD_GROUP) */
+  gint64     group_ack_seq;     /*   and its position */
   gint64     typing_peer;   /* Typing rate limit: the last peer told, when, and how many */
   gint64     typing_us;     /*   frames in the current one-second window */
   gint64     typing_window_us;

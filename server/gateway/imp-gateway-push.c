@@ -1,6 +1,7 @@
 /* imp-gateway-push.c: the gateway's push topic (receipts, pushes, kicks), retransmission of
  * unacknowledged pushes on a timing wheel, and client ACKs to the ack topic. */
 #include "imp-gateway-private.h"
+#include "imp-convid.h"
 #include "imp-time.h"
 
 /* At most one AckRecord per connection per this long: each becomes a store transaction, and a
@@ -76,13 +77,65 @@ publish_ack (ImpGateway *self, ImpConnection *conn)
   publish_ack_record (self, conn, NULL, conn->ack_seq);
 }
 
+static void
+publish_group_ack (ImpGateway *self, ImpConnection *conn)
+{
+  g_autofree char *conversation_id = imp_convid_group (conn->group_ack_group);
+
+  conn->group_ack_sent_us = imp_mono_us ();
+  publish_ack_record (self, conn, conversation_id, conn->group_ack_seq);
+}
+
+/* Publishes and clears what conn holds back. */
+static void
+flush_held (ImpGateway *self, ImpConnection *conn)
+{
+  guint8 held = conn->ack_dirty;
+
+  if (held == 0)
+    return;
+  g_queue_unlink (&self->ack_dirty, &conn->ack_link);
+  conn->ack_dirty = 0;
+  if (held & IMP_ACK_HELD_USER)
+    publish_ack (self, conn);
+  if (held & IMP_ACK_HELD_GROUP)
+    publish_group_ack (self, conn);
+}
+
+static gboolean
+on_ack_timer (gpointer data)
+{
+  ImpGateway *self = data;
+
+  while (self->ack_dirty.head != NULL)
+    flush_held (self, self->ack_dirty.head->data);
+  g_clear_pointer (&self->ack_timer, g_source_unref);
+  return G_SOURCE_REMOVE;
+}
+
+/* Holds back what conn->ack_dirty says until the shared timer (one per gateway, not per
+ * connection) publishes every held record. */
+static void
+hold (ImpGateway *self, ImpConnection *conn, guint8 what)
+{
+  if (conn->ack_dirty == 0)
+    g_queue_push_tail_link (&self->ack_dirty, &conn->ack_link);
+  conn->ack_dirty |= what;
+  if (self->ack_timer == NULL)
+    {
+      self->ack_timer = g_timeout_source_new (ACK_COALESCE_MS);
+      g_source_set_callback (self->ack_timer, on_ack_timer, self, NULL);
+      g_source_set_static_name (self->ack_timer, "imp-gateway-acks");
+      g_source_attach (self->ack_timer, self->context);
+    }
+}
+
 void
 imp_gateway_handle_group_ack_seq (ImpGateway *self, ImpConnection *conn, gint64 group_id,
                                   const char *conversation_id, gint64 up_to_seq)
 {
   GList *l = conn->unacked.head;
   gboolean freed = FALSE;
-  gint64 now;
 
   while (l != NULL)
     {
@@ -95,30 +148,30 @@ imp_gateway_handle_group_ack_seq (ImpGateway *self, ImpConnection *conn, gint64 
           freed = TRUE;
         }
     }
-  /* Informational for the message role (it keeps no per-member group delivery): at most one
-   * record per connection per ACK_COALESCE_MS, and only for an ACK that settled something. */
-  now = imp_mono_us ();
-  if (!freed || now - conn->group_ack_sent_us < ACK_COALESCE_MS * 1000)
+  /* Informational for the message role (it keeps no per-member group delivery), and one per
+   * member per group message would be O(members) bus records: only ACKs that settled something,
+   * coalesced like Ack (at most one record per connection per ACK_COALESCE_MS, the latest
+   * position held back meanwhile). Another group's held record goes out first. */
+  if (!freed)
     return;
-  conn->group_ack_sent_us = now;
-  publish_ack_record (self, conn, conversation_id, up_to_seq);
-}
-
-static gboolean
-on_ack_timer (gpointer data)
-{
-  ImpGateway *self = data;
-
-  while (self->ack_dirty.head != NULL)
+  if ((conn->ack_dirty & IMP_ACK_HELD_GROUP) && conn->group_ack_group != group_id)
     {
-      ImpConnection *conn = self->ack_dirty.head->data;
-
-      g_queue_unlink (&self->ack_dirty, &conn->ack_link);
-      conn->ack_dirty = FALSE;
-      publish_ack (self, conn);
+      publish_group_ack (self, conn);
+      conn->ack_dirty &= ~IMP_ACK_HELD_GROUP;
+      if (conn->ack_dirty == 0)
+        g_queue_unlink (&self->ack_dirty, &conn->ack_link);
     }
-  g_clear_pointer (&self->ack_timer, g_source_unref);
-  return G_SOURCE_REMOVE;
+  else if (conn->ack_dirty & IMP_ACK_HELD_GROUP)
+    {
+      conn->group_ack_seq = MAX (conn->group_ack_seq, up_to_seq);
+      return;
+    }
+  conn->group_ack_group = group_id;
+  conn->group_ack_seq = up_to_seq;
+  if (imp_mono_us () - conn->group_ack_sent_us >= ACK_COALESCE_MS * 1000)
+    publish_group_ack (self, conn);
+  else
+    hold (self, conn, IMP_ACK_HELD_GROUP);
 }
 
 void
@@ -139,7 +192,7 @@ imp_gateway_handle_ack (ImpGateway *self, ImpConnection *conn, gint64 up_to_seq)
   if (up_to_seq <= conn->ack_seq)
     return;  /* a repeat: nothing new to record */
   conn->ack_seq = up_to_seq;
-  if (conn->ack_dirty)
+  if (conn->ack_dirty & IMP_ACK_HELD_USER)
     return;
 
   now = imp_mono_us ();
@@ -148,15 +201,7 @@ imp_gateway_handle_ack (ImpGateway *self, ImpConnection *conn, gint64 up_to_seq)
       publish_ack (self, conn);
       return;
     }
-  conn->ack_dirty = TRUE;
-  g_queue_push_tail_link (&self->ack_dirty, &conn->ack_link);
-  if (self->ack_timer == NULL)
-    {
-      self->ack_timer = g_timeout_source_new (ACK_COALESCE_MS);
-      g_source_set_callback (self->ack_timer, on_ack_timer, self, NULL);
-      g_source_set_static_name (self->ack_timer, "imp-gateway-acks");
-      g_source_attach (self->ack_timer, self->context);
-    }
+  hold (self, conn, IMP_ACK_HELD_USER);
 }
 
 void
@@ -164,12 +209,7 @@ imp_gateway_push_detach (ImpGateway *self, ImpConnection *conn)
 {
   while (conn->unacked.head != NULL)
     pending_free (self, conn->unacked.head->data);
-  if (conn->ack_dirty)
-    {
-      g_queue_unlink (&self->ack_dirty, &conn->ack_link);
-      conn->ack_dirty = FALSE;
-      publish_ack (self, conn);
-    }
+  flush_held (self, conn);
 }
 
 /* ---- records from push.<gateway id> ---- */

@@ -8,7 +8,10 @@
  * while its batch is with the handler; batches are sequential, so per-partition (= per-key)
  * order holds.
  *
- * TRUE: the batch's offsets are committed synchronously; only then is the next batch polled.
+ * TRUE: the next batch is polled at once; the handled offsets are committed asynchronously, at
+ * most every COMMIT_INTERVAL_US (only handled offsets are ever committed, so a lost or late
+ * commit means replays, never a skip); before a partition leaves (rebalance, close) they are
+ * committed synchronously.
  * FALSE: the same batch (kept in memory) is handed again after a backoff of 50 ms doubling to
  * 2 s. After MAX_ATTEMPTS refusals the batch's records are retried one at a time. A record
  * refused alone goes to "<topic>.dlq" (counted, logged without content), then its offset is
@@ -28,6 +31,10 @@
 #include <string.h>
 
 #define POLL_TIMEOUT_MS   1000
+/* Handled offsets are committed at most this often (asynchronously): one OffsetCommit per
+ * batch would cost the brokers more than the records at moderate rates. A crash replays at
+ * most this much (at least once; the handlers' dedup absorbs it). */
+#define COMMIT_INTERVAL_US (100 * 1000)
 #define BACKOFF_FIRST_MS  50
 #define BACKOFF_MAX_MS    2000
 #define MAX_ATTEMPTS      5
@@ -64,6 +71,9 @@ struct _ImpBusSubscription {
   char             *group;        /* the name in Kafka (prefix + group) */
   GMainContext     *context;
   rd_kafka_t       *rk;           /* used by the thread only, once it runs */
+  rd_kafka_topic_partition_list_t *done; /* thread: handled offsets per partition, to commit */
+  gboolean          dirty;        /* thread: done has offsets not sent to the coordinator yet */
+  gint64            committed_us; /* thread: when done was last sent */
   GThread          *thread;
   guint             max_batch;
   ImpBusHandler     handler;
@@ -102,6 +112,7 @@ sub_unref (ImpBusSubscription *sub)
   g_free (sub->topic);
   g_free (sub->kafka_topic);
   g_free (sub->group);
+  g_clear_pointer (&sub->done, rd_kafka_topic_partition_list_destroy);
   g_clear_pointer (&sub->context, g_main_context_unref);
   g_mutex_clear (&sub->lock);
   g_cond_clear (&sub->cond);
@@ -197,30 +208,120 @@ backoff_wait (ImpBusSubscription *sub, guint ms)
   return !stopped;
 }
 
-static void
-commit (ImpBusSubscription *sub, const Position *pos, guint n)
+static __thread gint64 st_handler, st_commit;
+
+/* Remembers pos[0..n) (the next offset to read, per partition) as the offsets to commit. */
+static rd_kafka_topic_partition_list_t *
+positions_note (ImpBusSubscription *sub, const Position *pos, guint n)
 {
   rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new ((int) n);
-  rd_kafka_resp_err_t err;
 
   for (guint i = 0; i < n; i++)
     {
       rd_kafka_topic_partition_t *tp = rd_kafka_topic_partition_list_find (list, sub->kafka_topic,
                                                                            pos[i].partition);
+      rd_kafka_topic_partition_t *done;
+
       if (tp == NULL)
         tp = rd_kafka_topic_partition_list_add (list, sub->kafka_topic, pos[i].partition);
       /* The committed offset is the next one to read. */
       tp->offset = MAX (tp->offset, pos[i].offset + 1);
+      done = rd_kafka_topic_partition_list_find (sub->done, sub->kafka_topic, pos[i].partition);
+      if (done == NULL)
+        done = rd_kafka_topic_partition_list_add (sub->done, sub->kafka_topic, pos[i].partition);
+      done->offset = MAX (done->offset, tp->offset);
     }
-  err = rd_kafka_commit (sub->rk, list, 0);
+  return list;
+}
+
+static void
+commit_failed (ImpBusSubscription *sub, rd_kafka_resp_err_t err)
+{
+  /* A rebalance took the partition, say: its new owner starts from the last commit. */
+  g_atomic_pointer_add (&sub->bus->commit_failures, 1);
+  g_message ("bus: committing %s for group %s failed (%s); those records will be seen again",
+             sub->kafka_topic, sub->group, rd_kafka_err2name (err));
+}
+
+/* Sends the handled offsets (sub->done) to the coordinator, asynchronously. */
+static void
+commit_flush (ImpBusSubscription *sub)
+{
+  rd_kafka_resp_err_t err;
+
+  sub->dirty = FALSE;
+  sub->committed_us = g_get_monotonic_time ();
+  err = rd_kafka_commit (sub->rk, sub->done, 1);
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
+    commit_failed (sub, err);
+}
+
+/* Records pos[0..n) as handled. sync: committed now, waiting for the coordinator (past a dead
+ * letter). Otherwise committed asynchronously, at most every COMMIT_INTERVAL_US (the thread
+ * flushes what is left when the stream pauses, see sub_main): the next batch does not wait for
+ * the coordinator. Still at least once: only offsets of records the handler took are ever
+ * committed, so a commit lost in a crash or a rebalance means replays, never a skip. Before a
+ * partition leaves (rebalance, close) the handled offsets are committed synchronously
+ * (on_rebalance). */
+static void
+commit (ImpBusSubscription *sub, const Position *pos, guint n, gboolean sync)
+{
+  gint64 tc0 = g_get_monotonic_time ();
+  rd_kafka_topic_partition_list_t *list = positions_note (sub, pos, n);
+
+  if (sync)
     {
-      /* A rebalance took the partition, say: its new owner starts from the last commit. */
-      g_atomic_pointer_add (&sub->bus->commit_failures, 1);
-      g_message ("bus: committing %s for group %s failed (%s); those records will be seen again",
-                 sub->kafka_topic, sub->group, rd_kafka_err2name (err));
+      rd_kafka_resp_err_t err = rd_kafka_commit (sub->rk, list, 0);
+
+      if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
+        commit_failed (sub, err);
+    }
+  else
+    {
+      sub->dirty = TRUE;
+      if (tc0 - sub->committed_us >= COMMIT_INTERVAL_US)
+        commit_flush (sub);
     }
   rd_kafka_topic_partition_list_destroy (list);
+  st_commit += g_get_monotonic_time () - tc0;
+}
+
+/* The results of asynchronous commits (served inside consumer_poll, on the thread). */
+static void
+on_offset_commit (rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                  rd_kafka_topic_partition_list_t *offsets, void *opaque)
+{
+  ImpBusSubscription *sub = opaque;
+
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
+    commit_failed (sub, err);
+}
+
+/* Eager rebalances, inside poll or close on the thread: before partitions go, what was handled
+ * on them is committed synchronously, so their next owner does not replay it (a failure only
+ * means replays). */
+static void
+on_rebalance (rd_kafka_t *rk, rd_kafka_resp_err_t err,
+              rd_kafka_topic_partition_list_t *partitions, void *opaque)
+{
+  ImpBusSubscription *sub = opaque;
+
+  if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS)
+    {
+      rd_kafka_assign (rk, partitions);
+      return;
+    }
+  if (sub->done->cnt > 0)
+    {
+      rd_kafka_resp_err_t cerr = rd_kafka_commit (rk, sub->done, 0);
+
+      if (cerr != RD_KAFKA_RESP_ERR_NO_ERROR && cerr != RD_KAFKA_RESP_ERR__NO_OFFSET)
+        commit_failed (sub, cerr);
+      rd_kafka_topic_partition_list_destroy (sub->done);
+      sub->done = rd_kafka_topic_partition_list_new (8);
+    }
+  sub->dirty = FALSE;
+  rd_kafka_assign (rk, NULL);
 }
 
 static rd_kafka_headers_t *
@@ -308,12 +409,14 @@ run_batch (ImpBusSubscription *sub, GPtrArray *records, const Position *pos, gui
 
   for (guint attempt = 1;; attempt++)
     {
+      gint64 th0 = g_get_monotonic_time ();
       CallState state = call_handler (sub, records, &stopped);
+      st_handler += g_get_monotonic_time () - th0;
 
       if (state == CALL_OK)
         {
           /* Even when unsubscribed meanwhile: the handler did its work, so record that. */
-          commit (sub, pos, n);
+          commit (sub, pos, n, FALSE);
           *accepted = TRUE;
           if (logged)
             g_message ("bus: %s[%" G_GINT32_FORMAT "]@%" G_GINT64_FORMAT " taken by group %s "
@@ -345,7 +448,7 @@ run_batch (ImpBusSubscription *sub, GPtrArray *records, const Position *pos, gui
     {
       if (dead_letter (sub, g_ptr_array_index (records, 0), pos) == RUN_STOPPED)
         return RUN_STOPPED;
-      commit (sub, pos, 1);
+      commit (sub, pos, 1, TRUE);   /* past a dead letter: no replay of it */
       return RUN_DONE;
     }
   /* Find the record(s) at fault: the others still go through, in order. */
@@ -371,11 +474,21 @@ note_consumer_error (ImpBusSubscription *sub, rd_kafka_message_t *msg)
                rd_kafka_err2name (msg->err), rd_kafka_message_errstr (msg));
 }
 
-/* Blocks up to POLL_TIMEOUT_MS for a first record, then takes what is already there. */
+/* Blocks up to POLL_TIMEOUT_MS for a first record (while handled offsets wait for their commit,
+ * only until it is due), then takes what is already there. */
 static void
 poll_batch (ImpBusSubscription *sub, GPtrArray *records, GArray *pos)
 {
-  rd_kafka_message_t *msg = rd_kafka_consumer_poll (sub->rk, POLL_TIMEOUT_MS);
+  int timeout_ms = POLL_TIMEOUT_MS;
+  rd_kafka_message_t *msg;
+
+  if (sub->dirty)
+    {
+      gint64 due_us = sub->committed_us + COMMIT_INTERVAL_US - g_get_monotonic_time ();
+
+      timeout_ms = (int) CLAMP (due_us / 1000 + 1, 0, POLL_TIMEOUT_MS);
+    }
+  msg = rd_kafka_consumer_poll (sub->rk, timeout_ms);
 
   while (msg != NULL)
     {
@@ -411,20 +524,35 @@ sub_main (gpointer data)
       g_autoptr(GArray) pos = g_array_new (FALSE, FALSE, sizeof (Position));
 
       gboolean accepted = FALSE;
+      gint64 t0 = g_get_monotonic_time (), t1;
+      static __thread gint64 st_poll, st_run, st_n, st_b, st_last;
 
       poll_batch (sub, records, pos);
+      t1 = g_get_monotonic_time ();
+      /* The stream paused: what was handled does not wait for the next batch. */
+      if (records->len == 0 && sub->dirty
+          && t1 - sub->committed_us >= COMMIT_INTERVAL_US)
+        commit_flush (sub);
       if (records->len > 0 &&
           run_batch (sub, records, (const Position *) pos->data, records->len, &accepted)
           == RUN_STOPPED)
         break;
+      st_poll += t1 - t0; st_run += g_get_monotonic_time () - t1; st_n += records->len; st_b += records->len > 0;
+      if (st_last == 0) st_last = t0;
+      if (t0 - st_last > 5000000 && st_b > 0) {
+        g_message ("STATS %s: batches %" G_GINT64_FORMAT " avg %.1f recs, poll %.2f ms/batch, run %.2f ms/batch (handler %.2f, commit %.2f)",
+                   sub->kafka_topic, st_b, (double) st_n / st_b, st_poll / 1000.0 / st_b, st_run / 1000.0 / st_b,
+                   st_handler / 1000.0 / st_b, st_commit / 1000.0 / st_b);
+        st_poll = st_run = st_n = st_b = st_handler = st_commit = 0; st_last = t0; }
     }
 
   g_mutex_lock (&sub->lock);
   queue = g_steal_pointer (&sub->queue);
   g_mutex_unlock (&sub->lock);
   rd_kafka_queue_destroy (queue);
-  /* Leaves the group at once (no session timeout for the others to wait out); with
-   * enable.auto.commit off it commits nothing, so uncommitted records go to the next owner. */
+  /* Leaves the group at once (no session timeout for the others to wait out); the revocation
+   * inside commits what was handled (on_rebalance), so only unhandled records go to the next
+   * owner. */
   rd_kafka_consumer_close (sub->rk);
   g_clear_pointer (&sub->rk, rd_kafka_destroy);
   g_atomic_int_set (&sub->finished, 1);
@@ -432,9 +560,9 @@ sub_main (gpointer data)
 }
 
 static rd_kafka_t *
-consumer_new (ImpBusKafka *bus, const char *group, gboolean private_group, GError **error)
+consumer_new (ImpBusSubscription *sub, const char *group, gboolean private_group, GError **error)
 {
-  rd_kafka_conf_t *conf = imp_bus_kafka_conf_new (bus);
+  rd_kafka_conf_t *conf = imp_bus_kafka_conf_new (sub->bus);
   char errstr[512];
   rd_kafka_t *rk;
 
@@ -457,6 +585,9 @@ consumer_new (ImpBusKafka *bus, const char *group, gboolean private_group, GErro
       rd_kafka_conf_destroy (conf);
       return NULL;
     }
+  rd_kafka_conf_set_opaque (conf, sub);
+  rd_kafka_conf_set_offset_commit_cb (conf, on_offset_commit);
+  rd_kafka_conf_set_rebalance_cb (conf, on_rebalance);
   rk = rd_kafka_new (RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
   if (rk == NULL)
     {
@@ -499,7 +630,8 @@ imp_bus_kafka_sub_new (ImpBusKafka *bus, const char *topic, const char *group,
   sub->user_data = user_data;
   sub->active = TRUE;
 
-  sub->rk = consumer_new (bus, sub->group, group == NULL, error);
+  sub->done = rd_kafka_topic_partition_list_new (8);
+  sub->rk = consumer_new (sub, sub->group, group == NULL, error);
   if (sub->rk == NULL)
     {
       sub_unref (sub);

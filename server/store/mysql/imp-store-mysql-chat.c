@@ -8,7 +8,12 @@
  * - dedup: the key is inserted with no lookup first; a key that exists (earlier in the batch,
  *   or committed by another worker) fails with ER_DUP_ENTRY and the original receipt is read;
  * - deadlock (1213) and lock wait timeout (1205) roll the batch back with
- *   IMP_ERROR_UNAVAILABLE: the caller retries the whole batch. */
+ *   IMP_ERROR_UNAVAILABLE: the caller retries the whole batch.
+ * Round trips: the BEGIN also prefetches, in the same round trip, what the steps would ask one
+ * statement at a time: every one-to-one user's counter is bumped at once (in user id order, so
+ * two workers lock rows in one order) and read back, and every pair's refusal check is run. A
+ * bumped counter that no send of the batch takes is given back before the COMMIT (in its round
+ * trip), so seqs keep no holes. What the prefetch does not cover falls back on the statements. */
 #include "imp-store-mysql-private.h"
 
 #include <mysqld_error.h>
@@ -30,15 +35,31 @@
   "ON DUPLICATE KEY UPDATE last_seq = VALUES(last_seq), last_msg_id = VALUES(last_msg_id), " \
   "last_update_time = VALUES(last_update_time), update_time = VALUES(update_time)"
 
-typedef ImpMysqlCtx ChatCtx;
+/* Prefetched for at most this many requests of a batch (bounds the BEGIN's query). */
+#define PREFETCH_MAX 4096
+#define SQL_SEQ_READ "SELECT user_id, seq FROM user_seq WHERE user_id IN (%s) FOR UPDATE"
+
+typedef struct {
+  gint64   row;        /* the bumped value, what seq_next would have returned */
+  gboolean taken;
+} SeqPre;
+
+typedef struct {
+  ImpMysqlCtx  base;   /* first: the generic statements (imp_store_mysql_db) take a ChatCtx */
+  const ImpChatRequest *reqs;
+  guint        n_reqs;
+  GHashTable  *seqs;   /* &user_id -> SeqPre (owned: g_free) */
+  GHashTable  *checks; /* "a/b" -> GStrv of the check's 5 columns */
+  GPtrArray   *check_keys; /* the checks' keys, in statement order */
+} ChatCtx;
 
 #define EXEC(ctx, sql, res, affected, err_no, error, ...) \
-  imp_store_mysql_exec ((ctx)->store, (ctx)->conn, sql, IMP_MY_ARGS (__VA_ARGS__), res, affected, \
+  imp_store_mysql_exec ((ctx)->base.store, (ctx)->base.conn, sql, IMP_MY_ARGS (__VA_ARGS__), res, affected, \
                         err_no, error)
 /* The rows after the dedup key: nothing reads their results, so they go with the next statement
  * (the next request's dedup lookup, or the COMMIT). */
 #define DEFER(ctx, sql, error, ...) \
-  imp_store_mysql_defer ((ctx)->conn, sql, IMP_MY_ARGS (__VA_ARGS__), error)
+  imp_store_mysql_defer ((ctx)->base.conn, sql, IMP_MY_ARGS (__VA_ARGS__), error)
 
 static gboolean
 dedup_get (gpointer data, const ImpChatRequest *req, ImpChatResult *res, gboolean *found,
@@ -64,10 +85,17 @@ static gboolean
 seq_next (gpointer data, gint64 user_id, gint64 *out_seq, GError **error)
 {
   ChatCtx *ctx = data;
+  SeqPre *pre = ctx->seqs != NULL ? g_hash_table_lookup (ctx->seqs, &user_id) : NULL;
 
+  if (pre != NULL && !pre->taken)
+    {
+      pre->taken = TRUE;
+      *out_seq = pre->row;
+      return TRUE;
+    }
   if (!EXEC (ctx, SQL_SEQ_NEXT, NULL, NULL, NULL, error, IMP_MY_INT (user_id)))
     return FALSE;
-  *out_seq = (gint64) mysql_insert_id (ctx->conn->mysql);
+  *out_seq = (gint64) mysql_insert_id (ctx->base.conn->mysql);
   return TRUE;
 }
 
@@ -147,9 +175,205 @@ conversation_write (gpointer data, const ImpStoreConvRows *r, GError **error)
                 IMP_MY_INT (r->first_ms), IMP_MY_INT (r->seq_b));
 }
 
+static char *
+check_key (gint64 a, gint64 b)
+{
+  return g_strdup_printf ("%" G_GINT64_FORMAT "/%" G_GINT64_FORMAT, a, b);
+}
+
+static gboolean
+prefetchable (const ImpChatRequest *req)
+{
+  return req->group_id == 0 && req->sender_id > 0 && req->to_user_id > 0;
+}
+
+static void
+prefetch_result (guint index, MYSQL_RES *res, gpointer data)
+{
+  ChatCtx *ctx = data;
+  MYSQL_ROW row;
+
+  /* 0 START TRANSACTION, 1 the bump, 2 the counters, then one per check. */
+  if (index == 2 && res != NULL)
+    {
+      while ((row = mysql_fetch_row (res)) != NULL)
+        if (row[0] != NULL && row[1] != NULL)
+          {
+            gint64 user = g_ascii_strtoll (row[0], NULL, 10);
+            SeqPre *pre = g_new0 (SeqPre, 1);
+
+            pre->row = g_ascii_strtoll (row[1], NULL, 10);
+            g_hash_table_insert (ctx->seqs, g_memdup2 (&user, sizeof user), pre);
+          }
+    }
+  else if (index >= 3 && index - 3 < ctx->check_keys->len && res != NULL
+           && mysql_num_fields (res) == 5 && (row = mysql_fetch_row (res)) != NULL)
+    {
+      GStrvBuilder *b = g_strv_builder_new ();
+
+      for (int i = 0; i < 5; i++)
+        g_strv_builder_add (b, row[i] != NULL ? row[i] : "0");
+      g_hash_table_insert (ctx->checks, g_strdup (g_ptr_array_index (ctx->check_keys, index - 3)),
+                           g_strv_builder_end (b));
+      g_strv_builder_unref (b);
+    }
+}
+
+static void
+prefetch_clear (ChatCtx *ctx)
+{
+  g_clear_pointer (&ctx->seqs, g_hash_table_unref);
+  g_clear_pointer (&ctx->checks, g_hash_table_unref);
+  g_clear_pointer (&ctx->check_keys, g_ptr_array_unref);
+}
+
+static int
+cmp_int64 (gconstpointer a, gconstpointer b)
+{
+  gint64 x = *(const gint64 *) a, y = *(const gint64 *) b;
+
+  return x < y ? -1 : x > y;
+}
+
+/* START TRANSACTION, the counters' bump and read back, the checks: one round trip. */
+static gboolean
+begin_prefetch (ChatCtx *ctx, GError **error)
+{
+  g_autoptr(GString) q = g_string_sized_new (4096);
+  g_autoptr(GArray) users = g_array_new (FALSE, FALSE, sizeof (gint64));
+  g_autoptr(GHashTable) seen = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, NULL);
+  g_autoptr(GString) list = g_string_sized_new (256);
+  guint n = MIN (ctx->n_reqs, PREFETCH_MAX);
+
+  ctx->seqs = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, g_free);
+  ctx->checks = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) g_strfreev);
+  ctx->check_keys = g_ptr_array_new_with_free_func (g_free);
+  g_string_append (q, "START TRANSACTION;");
+  for (guint i = 0; i < n; i++)
+    {
+      const ImpChatRequest *req = &ctx->reqs[i];
+      gint64 ids[2] = { req->sender_id, req->to_user_id };
+
+      if (!prefetchable (req))
+        continue;
+      for (guint k = 0; k < 2; k++)
+        if (!g_hash_table_contains (seen, &ids[k]))
+          {
+            g_hash_table_add (seen, g_memdup2 (&ids[k], sizeof ids[k]));
+            g_array_append_val (users, ids[k]);
+          }
+    }
+  if (users->len == 0)
+    return imp_store_mysql_tx_op (&ctx->base, IMP_STORE_TX_BEGIN, error);
+
+  g_array_sort (users, cmp_int64);
+  g_string_append (q, "INSERT INTO user_seq (user_id, seq) VALUES ");
+  for (guint i = 0; i < users->len; i++)
+    {
+      gint64 u = g_array_index (users, gint64, i);
+
+      g_string_append_printf (q, "%s(%" G_GINT64_FORMAT ", 1)", i > 0 ? ", " : "", u);
+      g_string_append_printf (list, "%s%" G_GINT64_FORMAT, i > 0 ? ", " : "", u);
+    }
+  g_string_append (q, " ON DUPLICATE KEY UPDATE seq = seq + 1;");
+  g_string_append_printf (q, SQL_SEQ_READ ";", list->str);
+  for (guint i = 0; i < n; i++)
+    {
+      const ImpChatRequest *req = &ctx->reqs[i];
+      g_autofree char *key = NULL;
+
+      if (!prefetchable (req))
+        continue;
+      key = check_key (req->sender_id, req->to_user_id);
+      if (g_hash_table_contains (ctx->checks, key))
+        continue;
+      if (!imp_store_mysql_format (ctx->base.conn, q, IMP_STORE_SQL_CHAT_CHECK,
+                                   IMP_MY_ARGS (IMP_MY_INT (req->sender_id),
+                                                IMP_MY_INT (req->to_user_id)), error))
+        return FALSE;
+      g_string_append_c (q, ';');
+      /* Marks the key as queued; the row replaces this placeholder. */
+      g_hash_table_insert (ctx->checks, g_strdup (key), NULL);
+      g_ptr_array_add (ctx->check_keys, g_steal_pointer (&key));
+    }
+  g_hash_table_remove_all (ctx->checks);
+  g_string_truncate (q, q->len - 1);   /* no empty statement at the end */
+  if (imp_store_mysql_exec_multi (ctx->base.store, ctx->base.conn, q, prefetch_result, ctx, error))
+    return TRUE;
+  /* A lock wait timeout undoes only its statement: end the transaction here. */
+  imp_store_mysql_tx_op (&ctx->base, IMP_STORE_TX_ROLLBACK, NULL);
+  return FALSE;
+}
+
+/* Gives back the counters bumped by the prefetch that no send took (their rows are still
+ * locked by this transaction, so "- 1" restores exactly the value before the bump). */
+static gboolean
+give_back (ChatCtx *ctx, GError **error)
+{
+  g_autoptr(GString) list = g_string_new (NULL);
+  GHashTableIter it;
+  gpointer key, value;
+
+  if (ctx->seqs == NULL)
+    return TRUE;
+  g_hash_table_iter_init (&it, ctx->seqs);
+  while (g_hash_table_iter_next (&it, &key, &value))
+    if (!((SeqPre *) value)->taken)
+      g_string_append_printf (list, "%s%" G_GINT64_FORMAT, list->len > 0 ? ", " : "",
+                              *(gint64 *) key);
+  if (list->len == 0)
+    return TRUE;
+  g_string_prepend (list, "UPDATE user_seq SET seq = seq - 1 WHERE user_id IN (");
+  g_string_append_c (list, ')');
+  return imp_store_mysql_defer (ctx->base.conn, list->str, NULL, 0, error);
+}
+
+static gboolean
+chat_tx (gpointer data, ImpStoreTx what, GError **error)
+{
+  ChatCtx *ctx = data;
+
+  switch (what)
+    {
+    case IMP_STORE_TX_BEGIN:
+      return begin_prefetch (ctx, error);
+    case IMP_STORE_TX_COMMIT:
+      return give_back (ctx, error) && imp_store_mysql_tx_op (&ctx->base, what, error);
+    case IMP_STORE_TX_ROLLBACK:
+    default:
+      return imp_store_mysql_tx_op (&ctx->base, what, error);
+    }
+}
+
+/* The generic statements, except that a prefetched check is answered from memory. */
+static gboolean
+chat_db_exec (gpointer data, const char *sql, const ImpStoreArg *args, guint n_args,
+              ImpStoreRowCb row_cb, gpointer cb_data, gint64 *out_changes, GError **error)
+{
+  ChatCtx *ctx = data;
+
+  if (ctx->checks != NULL && row_cb != NULL && n_args == 2 && !args[0].is_text
+      && !args[1].is_text && strcmp (sql, IMP_STORE_SQL_CHAT_CHECK) == 0)
+    {
+      g_autofree char *key = check_key (args[0].i, args[1].i);
+      GStrv row = g_hash_table_lookup (ctx->checks, key);
+
+      if (row != NULL)
+        {
+          row_cb (&imp_store_mysql_row, row, cb_data);
+          if (out_changes != NULL)
+            *out_changes = 0;
+          return TRUE;
+        }
+    }
+  return imp_store_mysql_db.exec (data, sql, args, n_args, row_cb, cb_data, out_changes, error);
+}
+
+static ImpStoreDbOps chat_db;
+
 static const ImpStoreChatOps chat_ops = {
-  .db = &imp_store_mysql_db,
-  .tx = imp_store_mysql_tx_op,
+  .db = &chat_db,
+  .tx = chat_tx,
   .dedup_get = dedup_get,
   .seq_next = seq_next,
   .dedup_insert = dedup_insert,
@@ -162,16 +386,24 @@ gboolean
 imp_store_mysql_chat_commit (ImpStore *store, const ImpChatRequest *reqs, guint n_reqs,
                              ImpChatResult *results, GError **error)
 {
+  static gsize db_ready = 0;
   ImpStoreMysql *self = (ImpStoreMysql *) store;
-  ChatCtx ctx = { self, NULL };
+  ChatCtx ctx = { { self, NULL }, reqs, n_reqs, NULL, NULL, NULL };
   gboolean ok;
 
   memset (results, 0, n_reqs * sizeof *results);
   if (n_reqs == 0)
     return TRUE;
-  if ((ctx.conn = imp_store_mysql_conn_acquire (self, error)) == NULL)
+  if (g_once_init_enter (&db_ready))
+    {
+      chat_db = imp_store_mysql_db;
+      chat_db.exec = chat_db_exec;
+      g_once_init_leave (&db_ready, 1);
+    }
+  if ((ctx.base.conn = imp_store_mysql_conn_acquire (self, error)) == NULL)
     return FALSE;
   ok = imp_store_chat_run (&chat_ops, &ctx, store->friends_only, reqs, n_reqs, results, error);
-  imp_store_mysql_conn_release (self, ctx.conn);
+  imp_store_mysql_conn_release (self, ctx.base.conn);
+  prefetch_clear (&ctx);
   return ok;
 }

@@ -310,6 +310,75 @@ imp_store_mysql_exec (ImpStoreMysql *self, ImpMysqlConn *conn, const char *sql,
   return FALSE;
 }
 
+gboolean
+imp_store_mysql_format (ImpMysqlConn *conn, GString *out, const char *sql,
+                        const ImpMysqlArg *args, guint n_args, GError **error)
+{
+  if (conn->mysql == NULL)
+    {
+      g_set_error (error, IMP_ERROR, IMP_ERROR_UNAVAILABLE, "store: connection lost");
+      return FALSE;
+    }
+  return format_sql (conn->mysql, out, sql, args, n_args, error);
+}
+
+gboolean
+imp_store_mysql_exec_multi (ImpStoreMysql *self, ImpMysqlConn *conn, const GString *query,
+                            ImpMysqlResultCb cb, gpointer data, GError **error)
+{
+  guint n_pending = conn->n_pending;
+  guint index = 0;
+  int rc;
+
+  if (conn->mysql == NULL)
+    {
+      g_set_error (error, IMP_ERROR, IMP_ERROR_UNAVAILABLE, "store: connection lost");
+      return FALSE;
+    }
+  if (n_pending > 0)
+    {
+      g_autoptr(GString) all = g_string_new_len (conn->pending->str, conn->pending->len);
+
+      g_string_append_len (all, query->str, query->len);
+      imp_store_mysql_discard (conn);
+      rc = mysql_real_query (conn->mysql, all->str, all->len);
+    }
+  else
+    rc = mysql_real_query (conn->mysql, query->str, query->len);
+
+  /* The deferred writes' results first (skipped), then one per statement of query; the server
+   * stops at the first error. */
+  for (guint k = 0; rc == 0; k++)
+    {
+      MYSQL_RES *res = mysql_store_result (conn->mysql);
+
+      if (res == NULL && mysql_field_count (conn->mysql) != 0)
+        {
+          rc = 1;
+          break;
+        }
+      if (k >= n_pending && cb != NULL)
+        cb (index++, res, data);
+      if (res != NULL)
+        mysql_free_result (res);
+      rc = mysql_next_result (conn->mysql);
+      if (rc < 0)
+        return TRUE;
+    }
+
+  {
+    guint code = mysql_errno (conn->mysql);
+
+    set_error (code, mysql_error (conn->mysql), "multi-statement query", error);
+    if (errno_is_lost (code))
+      {
+        conn_disconnect (conn);
+        g_atomic_int_inc (&self->generation);
+      }
+  }
+  return FALSE;
+}
+
 static gint64
 row_int64 (gpointer row, int col)
 {

@@ -67,6 +67,19 @@ gboolean      imp_store_mysql_exec (ImpStoreMysql *self, ImpMysqlConn *conn, con
  * imp_store_mysql_exec () on conn (e.g. the COMMIT), whose call fails if it failed. */
 gboolean      imp_store_mysql_defer (ImpMysqlConn *conn, const char *sql, const ImpMysqlArg *args,
                                      guint n_args, GError **error);
+/* Appends sql with its ?N replaced by the escaped args (see imp_store_mysql_exec). */
+gboolean      imp_store_mysql_format (ImpMysqlConn *conn, GString *out, const char *sql,
+                                      const ImpMysqlArg *args, guint n_args, GError **error);
+
+/* Each statement's result (NULL for one without rows), in order; index counts from 0. */
+typedef void (*ImpMysqlResultCb) (guint index, MYSQL_RES *res, gpointer data);
+
+/* Sends query (several statements separated by ';', after the deferred ones) in one round trip
+ * and hands each statement's result to cb. Errors as imp_store_mysql_exec (); the statements
+ * before the failing one have run. */
+gboolean      imp_store_mysql_exec_multi (ImpStoreMysql *self, ImpMysqlConn *conn,
+                                          const GString *query, ImpMysqlResultCb cb,
+                                          gpointer data, GError **error);
 /* Drops the deferred statements (before a ROLLBACK). */
 void          imp_store_mysql_discard (ImpMysqlConn *conn);
 

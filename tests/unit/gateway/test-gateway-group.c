@@ -433,6 +433,63 @@ test_group_ack (GroupFixture *f, gconstpointer data)
   client_free (c);
 }
 
+/* Group AckRecords are coalesced like Acks: the first goes out at once, later ones within the
+ * window are held and the latest position is published when it ends (never dropped). */
+static gboolean
+has_group_ack (Fixture *fx, const char *conv, gint64 seq)
+{
+  for (guint i = 0; i < fx->acks->len; i++)
+    {
+      Implus__Bus__AckRecord *rec = g_ptr_array_index (fx->acks, i);
+
+      if (g_strcmp0 (rec->conversation_id, conv) == 0 && rec->up_to_seq == seq)
+        return TRUE;
+    }
+  return FALSE;
+}
+
+static void
+test_group_ack_coalesced (GroupFixture *f, gconstpointer data)
+{
+  Client *a = client_login (&f->fx, f->alice, "a");
+  Client *b = client_login (&f->fx, f->bob, "b");
+  gint64 seqs[3];
+  guint n_group = 0;
+
+  for (guint i = 0; i < G_N_ELEMENTS (seqs); i++)
+    {
+      g_autofree char *text = g_strdup_printf ("m%u", i);
+      g_autofree char *id = send_chat (a, 0, f->group, text);
+      g_autoptr(ImpEnvelope) p = wait_body (b, IMPLUS__ENVELOPE__BODY_PUSH);
+
+      while (g_strcmp0 (p->push->message->content, text) != 0)
+        {
+          g_clear_pointer (&p, imp_wire_envelope_free);
+          p = wait_body (b, IMPLUS__ENVELOPE__BODY_PUSH);
+        }
+      seqs[i] = p->push->message->seq;
+      send_group_ack (b, f->group_conv, seqs[i]);
+      if (i == 0)
+        g_assert_true (WAIT_UNTIL (has_group_ack (&f->fx, f->group_conv, seqs[0]), DEADLINE));
+    }
+  /* The last position arrives (after the coalescing window), and ends the records. */
+  g_assert_true (WAIT_UNTIL (has_group_ack (&f->fx, f->group_conv, seqs[2]), DEADLINE));
+  for (guint i = 0; i < f->fx.acks->len; i++)
+    {
+      Implus__Bus__AckRecord *rec = g_ptr_array_index (f->fx.acks, i);
+
+      if (g_strcmp0 (rec->conversation_id, f->group_conv) == 0)
+        {
+          g_assert_cmpint (rec->user_id, ==, f->bob);
+          g_assert_cmpint (rec->up_to_seq, <=, seqs[2]);
+          n_group++;
+        }
+    }
+  g_assert_cmpuint (n_group, <=, G_N_ELEMENTS (seqs));
+  client_free (a);
+  client_free (b);
+}
+
 /* Typing reaches the peer, at most once per second per peer; the excess is dropped and counted. */
 static void
 test_typing (GroupFixture *f, gconstpointer data)
@@ -596,6 +653,8 @@ main (int argc, char **argv)
               group_teardown);
   g_test_add ("/gateway-group/group-ack", GroupFixture, NULL, group_setup_fast_retransmit,
               test_group_ack, group_teardown);
+  g_test_add ("/gateway-group/group-ack-coalesced", GroupFixture, NULL, group_setup,
+              test_group_ack_coalesced, group_teardown);
   g_test_add ("/gateway-group/typing", GroupFixture, NULL, group_setup, test_typing,
               group_teardown);
   g_test_add ("/gateway-group/read", GroupFixture, NULL, group_setup, test_read, group_teardown);

@@ -188,6 +188,49 @@ test_batch_refused_repeat (Fixture *f, gconstpointer data)
   g_assert_cmpint (sql_int (f, "SELECT max(seq) FROM user_seq"), ==, 1);
 }
 
+/* Refusals next to accepted sends in one batch leave no hole in anyone's seqs: a counter the
+ * MySQL store bumps ahead (for every user of the batch) is given back when no send takes it. */
+static void
+test_batch_refused_no_hole (Fixture *f, gconstpointer data)
+{
+  gint64 a = add_user (f->store, "alice");
+  gint64 b = add_user (f->store, "bob");
+  gint64 c = add_user (f->store, "carol");
+  gint64 nobody = c + 1000;
+  ImpChatRequest reqs[4];
+  ImpChatResult res[4];
+
+  reqs[0] = req (a, nobody, "n1", "to nobody");
+  reqs[1] = req (c, nobody, "n2", "carol to nobody");
+  reqs[2] = req (b, a, "n3", "one");
+  reqs[3] = req (a, b, "n4", "two");
+  commit (f, reqs, 4, res);
+  g_assert_cmpint (res[0].error_code, ==, IMP_ERROR_UNKNOWN_USER);
+  g_assert_cmpint (res[1].error_code, ==, IMP_ERROR_UNKNOWN_USER);
+  g_assert_cmpint (res[2].sender_seq, ==, 1);
+  g_assert_cmpint (res[2].recipient_seq, ==, 1);
+  g_assert_cmpint (res[3].sender_seq, ==, 2);
+  g_assert_cmpint (res[3].recipient_seq, ==, 2);
+  for (guint i = 0; i < 4; i++)
+    imp_chat_result_clear (&res[i]);
+  g_assert_cmpint (sql_intf (f, "SELECT coalesce(max(seq), 0) FROM user_seq WHERE user_id = %"
+                             G_GINT64_FORMAT, nobody), ==, 0);
+  g_assert_cmpint (sql_intf (f, "SELECT coalesce(max(seq), 0) FROM user_seq WHERE user_id = %"
+                             G_GINT64_FORMAT, c), ==, 0);
+
+  /* The next batch goes on where the last left off. */
+  reqs[0] = req (c, a, "n5", "carol's first");
+  reqs[1] = req (b, c, "n6", "to carol");
+  commit (f, reqs, 2, res);
+  g_assert_cmpint (res[0].sender_seq, ==, 1);
+  g_assert_cmpint (res[0].recipient_seq, ==, 3);
+  g_assert_cmpint (res[1].sender_seq, ==, 3);
+  g_assert_cmpint (res[1].recipient_seq, ==, 2);
+  for (guint i = 0; i < 2; i++)
+    imp_chat_result_clear (&res[i]);
+  g_assert_cmpint (sql_int (f, "SELECT count(*) FROM message"), ==, 4);
+}
+
 /* Group sends in one batch: dense conversation seqs, the counter and the conversation row
  * written once with the last values; a repeat takes no seq. */
 static void
@@ -335,6 +378,7 @@ static const Case cases[] = {
   { "batch-rows", test_batch_rows },
   { "batch-repeat-first", test_batch_repeat_first },
   { "batch-refused-repeat", test_batch_refused_repeat },
+  { "batch-refused-no-hole", test_batch_refused_no_hole },
   { "batch-group", test_batch_group },
   { "delivery-batch", test_delivery_batch },
 };
