@@ -346,10 +346,7 @@ on_chat_batch (GPtrArray *records, gpointer user_data)
       item->req = (int) n_reqs++;
     }
 
-  gint64 ts0 = g_get_monotonic_time ();
-  gboolean stok = n_reqs == 0 || imp_store_chat_commit (self->store, reqs, n_reqs, results, &error);
-  gint64 ts1 = g_get_monotonic_time ();
-  if (!stok)
+  if (n_reqs > 0 && !imp_store_chat_commit (self->store, reqs, n_reqs, results, &error))
     {
       if (g_error_matches (error, IMP_ERROR, IMP_ERROR_UNAVAILABLE))
         {
@@ -399,11 +396,6 @@ on_chat_batch (GPtrArray *records, gpointer user_data)
         send_pushes (self, memo, item->rec, &reqs[item->req], res);
     }
 
-  {
-    static gint64 a, b, c, lastt; gint64 ts2 = g_get_monotonic_time ();
-    a += ts1 - ts0; b += ts2 - ts1; c += n;
-    if (ts2 - lastt > 5000000) { g_message ("WSTATS store %.2f ms, notify %.2f ms for %" G_GINT64_FORMAT " msgs, memo %u", a / 1000.0, b / 1000.0, c, g_hash_table_size (memo)); a = b = c = 0; lastt = ts2; }
-  }
   for (guint i = 0; i < n_reqs; i++)
     imp_chat_result_clear (&results[i]);
   for (guint i = 0; i < n; i++)

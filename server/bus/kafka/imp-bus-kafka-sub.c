@@ -208,7 +208,6 @@ backoff_wait (ImpBusSubscription *sub, guint ms)
   return !stopped;
 }
 
-static __thread gint64 st_handler, st_commit;
 
 /* Remembers pos[0..n) (the next offset to read, per partition) as the offsets to commit. */
 static rd_kafka_topic_partition_list_t *
@@ -266,7 +265,6 @@ commit_flush (ImpBusSubscription *sub)
 static void
 commit (ImpBusSubscription *sub, const Position *pos, guint n, gboolean sync)
 {
-  gint64 tc0 = g_get_monotonic_time ();
   rd_kafka_topic_partition_list_t *list = positions_note (sub, pos, n);
 
   if (sync)
@@ -279,11 +277,10 @@ commit (ImpBusSubscription *sub, const Position *pos, guint n, gboolean sync)
   else
     {
       sub->dirty = TRUE;
-      if (tc0 - sub->committed_us >= COMMIT_INTERVAL_US)
+      if (g_get_monotonic_time () - sub->committed_us >= COMMIT_INTERVAL_US)
         commit_flush (sub);
     }
   rd_kafka_topic_partition_list_destroy (list);
-  st_commit += g_get_monotonic_time () - tc0;
 }
 
 /* The results of asynchronous commits (served inside consumer_poll, on the thread). */
@@ -409,9 +406,7 @@ run_batch (ImpBusSubscription *sub, GPtrArray *records, const Position *pos, gui
 
   for (guint attempt = 1;; attempt++)
     {
-      gint64 th0 = g_get_monotonic_time ();
       CallState state = call_handler (sub, records, &stopped);
-      st_handler += g_get_monotonic_time () - th0;
 
       if (state == CALL_OK)
         {
@@ -524,26 +519,16 @@ sub_main (gpointer data)
       g_autoptr(GArray) pos = g_array_new (FALSE, FALSE, sizeof (Position));
 
       gboolean accepted = FALSE;
-      gint64 t0 = g_get_monotonic_time (), t1;
-      static __thread gint64 st_poll, st_run, st_n, st_b, st_last;
 
       poll_batch (sub, records, pos);
-      t1 = g_get_monotonic_time ();
       /* The stream paused: what was handled does not wait for the next batch. */
       if (records->len == 0 && sub->dirty
-          && t1 - sub->committed_us >= COMMIT_INTERVAL_US)
+          && g_get_monotonic_time () - sub->committed_us >= COMMIT_INTERVAL_US)
         commit_flush (sub);
       if (records->len > 0 &&
           run_batch (sub, records, (const Position *) pos->data, records->len, &accepted)
           == RUN_STOPPED)
         break;
-      st_poll += t1 - t0; st_run += g_get_monotonic_time () - t1; st_n += records->len; st_b += records->len > 0;
-      if (st_last == 0) st_last = t0;
-      if (t0 - st_last > 5000000 && st_b > 0) {
-        g_message ("STATS %s: batches %" G_GINT64_FORMAT " avg %.1f recs, poll %.2f ms/batch, run %.2f ms/batch (handler %.2f, commit %.2f)",
-                   sub->kafka_topic, st_b, (double) st_n / st_b, st_poll / 1000.0 / st_b, st_run / 1000.0 / st_b,
-                   st_handler / 1000.0 / st_b, st_commit / 1000.0 / st_b);
-        st_poll = st_run = st_n = st_b = st_handler = st_commit = 0; st_last = t0; }
     }
 
   g_mutex_lock (&sub->lock);

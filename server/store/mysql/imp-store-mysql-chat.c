@@ -39,6 +39,12 @@
 #define PREFETCH_MAX 4096
 #define SQL_SEQ_READ "SELECT user_id, seq FROM user_seq WHERE user_id IN (%s) FOR UPDATE"
 
+/* Deferred statements beyond this size go out with the next statement that waits anyway. */
+#define PENDING_MAX (1024 * 1024)
+#define SQL_DEDUP_INSERT_IGNORE \
+  "INSERT IGNORE INTO send_dedup (sender_id, client_msg_id, msg_id, sender_seq, recipient_seq, " \
+  "conversation_id, send_time) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+
 typedef struct {
   gint64   row;        /* the bumped value, what seq_next would have returned */
   gboolean taken;
@@ -51,6 +57,10 @@ typedef struct {
   GHashTable  *seqs;   /* &user_id -> SeqPre (owned: g_free) */
   GHashTable  *checks; /* "a/b" -> GStrv of the check's 5 columns */
   GPtrArray   *check_keys; /* the checks' keys, in statement order */
+  GHashTable  *keys_asked;  /* "sender/cmid": looked up in send_dedup by the BEGIN */
+  GHashTable  *keys_taken;  /* of those: committed before, or inserted by this batch */
+  GString     *keys_check;  /* the keys inserted without waiting, as an OR of conditions */
+  guint        n_keys_check;
 } ChatCtx;
 
 #define EXEC(ctx, sql, res, affected, err_no, error, ...) \
@@ -60,6 +70,12 @@ typedef struct {
  * (the next request's dedup lookup, or the COMMIT). */
 #define DEFER(ctx, sql, error, ...) \
   imp_store_mysql_defer ((ctx)->base.conn, sql, IMP_MY_ARGS (__VA_ARGS__), error)
+
+static char *
+dedup_key (gint64 sender_id, const char *client_msg_id)
+{
+  return g_strdup_printf ("%" G_GINT64_FORMAT "/%s", sender_id, client_msg_id);
+}
 
 static gboolean
 dedup_get (gpointer data, const ImpChatRequest *req, ImpChatResult *res, gboolean *found,
@@ -106,14 +122,50 @@ dedup_insert (gpointer data, const ImpChatRequest *req, const ImpChatResult *res
   ChatCtx *ctx = data;
   GError *local = NULL;
   guint code = 0;
+  g_autofree char *key = NULL;
 
   *out_duplicate = FALSE;
+  if (ctx->keys_asked != NULL
+      && g_hash_table_contains (ctx->keys_asked, key = dedup_key (req->sender_id, req->client_msg_id))
+      && (ctx->base.conn->pending == NULL || ctx->base.conn->pending->len < PENDING_MAX))
+    {
+      /* Known to be free when the batch began, so no round trip: the insert goes with the next
+       * statement. IGNORE: should another writer commit the key meanwhile, the COMMIT's check
+       * finds our row missing and the batch is retried (dedup_verify). */
+      if (g_hash_table_contains (ctx->keys_taken, key))
+        {
+          *out_duplicate = TRUE;
+          return TRUE;
+        }
+      if (!DEFER (ctx, SQL_DEDUP_INSERT_IGNORE, error,
+                  IMP_MY_INT (req->sender_id), IMP_MY_TEXT (req->client_msg_id),
+                  IMP_MY_INT (res->msg_id), IMP_MY_INT (res->sender_seq),
+                  IMP_MY_INT (res->recipient_seq), IMP_MY_TEXT (res->conversation_id),
+                  IMP_MY_INT (res->send_time_ms)))
+        return FALSE;
+      if (ctx->n_keys_check > 0)
+        g_string_append (ctx->keys_check, " OR ");
+      if (!imp_store_mysql_format (ctx->base.conn, ctx->keys_check,
+                                   "(sender_id = ?1 AND client_msg_id = ?2 AND msg_id = ?3)",
+                                   IMP_MY_ARGS (IMP_MY_INT (req->sender_id),
+                                                IMP_MY_TEXT (req->client_msg_id),
+                                                IMP_MY_INT (res->msg_id)), error))
+        return FALSE;
+      ctx->n_keys_check++;
+      g_hash_table_add (ctx->keys_taken, g_steal_pointer (&key));
+      return TRUE;
+    }
   if (EXEC (ctx, IMP_STORE_SQL_DEDUP_INSERT, NULL, NULL, &code, &local,
             IMP_MY_INT (req->sender_id), IMP_MY_TEXT (req->client_msg_id),
             IMP_MY_INT (res->msg_id), IMP_MY_INT (res->sender_seq),
             IMP_MY_INT (res->recipient_seq), IMP_MY_TEXT (res->conversation_id),
             IMP_MY_INT (res->send_time_ms)))
-    return TRUE;
+    {
+      /* A later repeat in the batch must see this key as taken. */
+      if (key != NULL && ctx->keys_taken != NULL)
+        g_hash_table_add (ctx->keys_taken, g_steal_pointer (&key));
+      return TRUE;
+    }
   /* The key is send_dedup's primary key: the only duplicate this insert can meet. */
   if (code == ER_DUP_ENTRY)
     {
@@ -187,36 +239,70 @@ prefetchable (const ImpChatRequest *req)
   return req->group_id == 0 && req->sender_id > 0 && req->to_user_id > 0;
 }
 
+typedef enum {
+  STMT_NONE,      /* START TRANSACTION, the bump */
+  STMT_SEQS,
+  STMT_KEYS,
+  STMT_CHECK,     /* the first check; the others follow */
+} StmtKind;
+
+typedef struct {
+  ChatCtx *ctx;
+  guint    seqs_at, keys_at, checks_at;   /* statement indexes; G_MAXUINT: none */
+} Prefetch;
+
+static void
+read_seqs (ChatCtx *ctx, MYSQL_RES *res)
+{
+  MYSQL_ROW row;
+
+  while ((row = mysql_fetch_row (res)) != NULL)
+    if (row[0] != NULL && row[1] != NULL)
+      {
+        gint64 user = g_ascii_strtoll (row[0], NULL, 10);
+        SeqPre *pre = g_new0 (SeqPre, 1);
+
+        pre->row = g_ascii_strtoll (row[1], NULL, 10);
+        g_hash_table_insert (ctx->seqs, g_memdup2 (&user, sizeof user), pre);
+      }
+}
+
+static void
+read_check (ChatCtx *ctx, guint i, MYSQL_RES *res)
+{
+  MYSQL_ROW row;
+  GStrvBuilder *b;
+
+  if (i >= ctx->check_keys->len || mysql_num_fields (res) != 5
+      || (row = mysql_fetch_row (res)) == NULL)
+    return;
+  b = g_strv_builder_new ();
+  for (int k = 0; k < 5; k++)
+    g_strv_builder_add (b, row[k] != NULL ? row[k] : "0");
+  g_hash_table_insert (ctx->checks, g_strdup (g_ptr_array_index (ctx->check_keys, i)),
+                       g_strv_builder_end (b));
+  g_strv_builder_unref (b);
+}
+
 static void
 prefetch_result (guint index, MYSQL_RES *res, gpointer data)
 {
-  ChatCtx *ctx = data;
+  Prefetch *pf = data;
+  ChatCtx *ctx = pf->ctx;
   MYSQL_ROW row;
 
-  /* 0 START TRANSACTION, 1 the bump, 2 the counters, then one per check. */
-  if (index == 2 && res != NULL)
+  if (res == NULL)
+    return;
+  if (index == pf->seqs_at)
+    read_seqs (ctx, res);
+  else if (index == pf->keys_at)
     {
       while ((row = mysql_fetch_row (res)) != NULL)
         if (row[0] != NULL && row[1] != NULL)
-          {
-            gint64 user = g_ascii_strtoll (row[0], NULL, 10);
-            SeqPre *pre = g_new0 (SeqPre, 1);
-
-            pre->row = g_ascii_strtoll (row[1], NULL, 10);
-            g_hash_table_insert (ctx->seqs, g_memdup2 (&user, sizeof user), pre);
-          }
+          g_hash_table_add (ctx->keys_taken, g_strdup_printf ("%s/%s", row[0], row[1]));
     }
-  else if (index >= 3 && index - 3 < ctx->check_keys->len && res != NULL
-           && mysql_num_fields (res) == 5 && (row = mysql_fetch_row (res)) != NULL)
-    {
-      GStrvBuilder *b = g_strv_builder_new ();
-
-      for (int i = 0; i < 5; i++)
-        g_strv_builder_add (b, row[i] != NULL ? row[i] : "0");
-      g_hash_table_insert (ctx->checks, g_strdup (g_ptr_array_index (ctx->check_keys, index - 3)),
-                           g_strv_builder_end (b));
-      g_strv_builder_unref (b);
-    }
+  else if (pf->checks_at != G_MAXUINT && index >= pf->checks_at)
+    read_check (ctx, index - pf->checks_at, res);
 }
 
 static void
@@ -225,6 +311,11 @@ prefetch_clear (ChatCtx *ctx)
   g_clear_pointer (&ctx->seqs, g_hash_table_unref);
   g_clear_pointer (&ctx->checks, g_hash_table_unref);
   g_clear_pointer (&ctx->check_keys, g_ptr_array_unref);
+  g_clear_pointer (&ctx->keys_asked, g_hash_table_unref);
+  g_clear_pointer (&ctx->keys_taken, g_hash_table_unref);
+  if (ctx->keys_check != NULL)
+    g_string_free (g_steal_pointer (&ctx->keys_check), TRUE);
+  ctx->n_keys_check = 0;
 }
 
 static int
@@ -235,20 +326,14 @@ cmp_int64 (gconstpointer a, gconstpointer b)
   return x < y ? -1 : x > y;
 }
 
-/* START TRANSACTION, the counters' bump and read back, the checks: one round trip. */
-static gboolean
-begin_prefetch (ChatCtx *ctx, GError **error)
+/* The counters of the batch's one-to-one users: bumped (in user id order) and read back. */
+static guint
+add_seqs (ChatCtx *ctx, GString *q, guint n, guint *n_stmts)
 {
-  g_autoptr(GString) q = g_string_sized_new (4096);
   g_autoptr(GArray) users = g_array_new (FALSE, FALSE, sizeof (gint64));
   g_autoptr(GHashTable) seen = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, NULL);
   g_autoptr(GString) list = g_string_sized_new (256);
-  guint n = MIN (ctx->n_reqs, PREFETCH_MAX);
 
-  ctx->seqs = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, g_free);
-  ctx->checks = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) g_strfreev);
-  ctx->check_keys = g_ptr_array_new_with_free_func (g_free);
-  g_string_append (q, "START TRANSACTION;");
   for (guint i = 0; i < n; i++)
     {
       const ImpChatRequest *req = &ctx->reqs[i];
@@ -264,8 +349,7 @@ begin_prefetch (ChatCtx *ctx, GError **error)
           }
     }
   if (users->len == 0)
-    return imp_store_mysql_tx_op (&ctx->base, IMP_STORE_TX_BEGIN, error);
-
+    return G_MAXUINT;
   g_array_sort (users, cmp_int64);
   g_string_append (q, "INSERT INTO user_seq (user_id, seq) VALUES ");
   for (guint i = 0; i < users->len; i++)
@@ -277,6 +361,49 @@ begin_prefetch (ChatCtx *ctx, GError **error)
     }
   g_string_append (q, " ON DUPLICATE KEY UPDATE seq = seq + 1;");
   g_string_append_printf (q, SQL_SEQ_READ ";", list->str);
+  *n_stmts += 2;
+  return *n_stmts - 1;
+}
+
+/* The batch's send keys already in send_dedup (a range lookup on the primary key each). */
+static guint
+add_keys (ChatCtx *ctx, GString *q, guint n, guint *n_stmts, GError **error)
+{
+  guint asked = 0;
+
+  for (guint i = 0; i < n; i++)
+    {
+      const ImpChatRequest *req = &ctx->reqs[i];
+      g_autofree char *key = NULL;
+
+      if (req->client_msg_id == NULL || req->client_msg_id[0] == '\0'
+          || strlen (req->client_msg_id) > IMP_STORE_CLIENT_MSG_ID_MAX || req->sender_id <= 0)
+        continue;
+      key = dedup_key (req->sender_id, req->client_msg_id);
+      if (g_hash_table_contains (ctx->keys_asked, key))
+        continue;
+      g_string_append (q, asked == 0 ? "SELECT sender_id, client_msg_id FROM send_dedup WHERE "
+                                     : " OR ");
+      if (!imp_store_mysql_format (ctx->base.conn, q, "(sender_id = ?1 AND client_msg_id = ?2)",
+                                   IMP_MY_ARGS (IMP_MY_INT (req->sender_id),
+                                                IMP_MY_TEXT (req->client_msg_id)), error))
+        return 0;
+      g_hash_table_add (ctx->keys_asked, g_steal_pointer (&key));
+      asked++;
+    }
+  if (asked == 0)
+    return G_MAXUINT;
+  g_string_append_c (q, ';');
+  return (*n_stmts)++;
+}
+
+/* One check per pair of the batch. */
+static guint
+add_checks (ChatCtx *ctx, GString *q, guint n, guint *n_stmts, GError **error)
+{
+  g_autoptr(GHashTable) queued = g_hash_table_new (g_str_hash, g_str_equal);
+  guint first = *n_stmts;
+
   for (guint i = 0; i < n; i++)
     {
       const ImpChatRequest *req = &ctx->reqs[i];
@@ -285,23 +412,79 @@ begin_prefetch (ChatCtx *ctx, GError **error)
       if (!prefetchable (req))
         continue;
       key = check_key (req->sender_id, req->to_user_id);
-      if (g_hash_table_contains (ctx->checks, key))
+      if (g_hash_table_contains (queued, key))
         continue;
       if (!imp_store_mysql_format (ctx->base.conn, q, IMP_STORE_SQL_CHAT_CHECK,
                                    IMP_MY_ARGS (IMP_MY_INT (req->sender_id),
                                                 IMP_MY_INT (req->to_user_id)), error))
-        return FALSE;
+        return 0;
       g_string_append_c (q, ';');
-      /* Marks the key as queued; the row replaces this placeholder. */
-      g_hash_table_insert (ctx->checks, g_strdup (key), NULL);
+      g_hash_table_add (queued, key);
       g_ptr_array_add (ctx->check_keys, g_steal_pointer (&key));
+      (*n_stmts)++;
     }
-  g_hash_table_remove_all (ctx->checks);
+  return *n_stmts > first ? first : G_MAXUINT;
+}
+
+/* START TRANSACTION, the counters' bump and read back, the send keys, the checks: one round
+ * trip. */
+static gboolean
+begin_prefetch (ChatCtx *ctx, GError **error)
+{
+  g_autoptr(GString) q = g_string_sized_new (8192);
+  guint n = MIN (ctx->n_reqs, PREFETCH_MAX);
+  guint n_stmts = 1;
+  Prefetch pf = { ctx, G_MAXUINT, G_MAXUINT, G_MAXUINT };
+
+  if (ctx->base.conn->mysql == NULL)
+    return imp_store_mysql_tx_op (&ctx->base, IMP_STORE_TX_BEGIN, error);
+  ctx->seqs = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, g_free);
+  ctx->checks = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) g_strfreev);
+  ctx->check_keys = g_ptr_array_new_with_free_func (g_free);
+  ctx->keys_asked = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  ctx->keys_taken = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  ctx->keys_check = g_string_sized_new (1024);
+
+  g_string_append (q, "START TRANSACTION;");
+  pf.seqs_at = add_seqs (ctx, q, n, &n_stmts);
+  if ((pf.keys_at = add_keys (ctx, q, n, &n_stmts, error)) == 0
+      || (pf.checks_at = add_checks (ctx, q, n, &n_stmts, error)) == 0)
+    return FALSE;
   g_string_truncate (q, q->len - 1);   /* no empty statement at the end */
-  if (imp_store_mysql_exec_multi (ctx->base.store, ctx->base.conn, q, prefetch_result, ctx, error))
+  if (imp_store_mysql_exec_multi (ctx->base.store, ctx->base.conn, q, prefetch_result, &pf, error))
     return TRUE;
   /* A lock wait timeout undoes only its statement: end the transaction here. */
   imp_store_mysql_tx_op (&ctx->base, IMP_STORE_TX_ROLLBACK, NULL);
+  prefetch_clear (ctx);
+  return FALSE;
+}
+
+/* The send keys inserted without a round trip are all there, with this batch's msg ids (an
+ * IGNOREd insert means another writer took the key since the BEGIN: the batch is retried and
+ * then sees it as a repeat). Goes with the deferred writes, before the COMMIT. */
+static gboolean
+dedup_verify (ChatCtx *ctx, GError **error)
+{
+  g_autoptr(GString) sql = NULL;
+  MYSQL_RES *res = NULL;
+  MYSQL_ROW row;
+  gint64 found = -1;
+
+  if (ctx->n_keys_check == 0)
+    return TRUE;
+  sql = g_string_new ("SELECT count(*) FROM send_dedup WHERE ");
+  g_string_append_len (sql, ctx->keys_check->str, ctx->keys_check->len);
+  if (!imp_store_mysql_exec (ctx->base.store, ctx->base.conn, sql->str, NULL, 0, &res, NULL,
+                             NULL, error))
+    return FALSE;
+  if (res != NULL && (row = mysql_fetch_row (res)) != NULL && row[0] != NULL)
+    found = g_ascii_strtoll (row[0], NULL, 10);
+  if (res != NULL)
+    mysql_free_result (res);
+  if (found == (gint64) ctx->n_keys_check)
+    return TRUE;
+  g_set_error (error, IMP_ERROR, IMP_ERROR_UNAVAILABLE,
+               "store: a send key was taken by another writer meanwhile, retry");
   return FALSE;
 }
 
@@ -338,7 +521,8 @@ chat_tx (gpointer data, ImpStoreTx what, GError **error)
     case IMP_STORE_TX_BEGIN:
       return begin_prefetch (ctx, error);
     case IMP_STORE_TX_COMMIT:
-      return give_back (ctx, error) && imp_store_mysql_tx_op (&ctx->base, what, error);
+      return give_back (ctx, error) && dedup_verify (ctx, error)
+             && imp_store_mysql_tx_op (&ctx->base, what, error);
     case IMP_STORE_TX_ROLLBACK:
     default:
       return imp_store_mysql_tx_op (&ctx->base, what, error);
@@ -388,7 +572,7 @@ imp_store_mysql_chat_commit (ImpStore *store, const ImpChatRequest *reqs, guint 
 {
   static gsize db_ready = 0;
   ImpStoreMysql *self = (ImpStoreMysql *) store;
-  ChatCtx ctx = { { self, NULL }, reqs, n_reqs, NULL, NULL, NULL };
+  ChatCtx ctx = { { self, NULL }, reqs, n_reqs, NULL, NULL, NULL, NULL, NULL, NULL, 0 };
   gboolean ok;
 
   memset (results, 0, n_reqs * sizeof *results);
