@@ -14,6 +14,7 @@
 #include "imp-store-sqlite-private.h"
 
 #define CKPT_FRAMES 1000        /* SQLite's default automatic checkpoint threshold */
+#define HARD_FRAMES (8 * CKPT_FRAMES) /* the thread fell behind: the writer checkpoints itself */
 #define QUIET_US (500 * G_TIME_SPAN_MILLISECOND)
 #define BUSY_TIMEOUT_MS 100     /* TRUNCATE's wait for readers */
 
@@ -112,6 +113,11 @@ wal_hook (void *data, sqlite3 *db, const char *name, int n_frames)
   if (n_frames >= CKPT_FRAMES)
     self->wanted = TRUE;
   g_mutex_unlock (&self->lock);
+  /* Backpressure: when the checkpointer thread gets no CPU (a loaded machine, a sanitizer build)
+   * the WAL would keep growing; past HARD_FRAMES the committing thread copies it back itself,
+   * as SQLite's own automatic checkpoint would, so the WAL stays bounded (~32 MB). */
+  if (n_frames >= HARD_FRAMES)
+    sqlite3_wal_checkpoint_v2 (db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
   return SQLITE_OK;
 }
 
