@@ -84,20 +84,28 @@ add_gateways (ImpUserHttp *self, GHashTable *set, gint64 user_id)
       g_hash_table_add (set, g_strdup (gateways[i]));
 }
 
+/* Keyed like the group's pushes (the message workers key them by conversation id): the push
+ * topics have several partitions and only records of one key keep their order, so a join keyed
+ * by the user could be handled after the group's next pushes, which the gateway then does not
+ * give to the joiner's connections (nor anything that would reveal the gap to the client). */
 static void
-publish_membership (ImpUserHttp *self, gint64 group_id, GArray *users, gboolean joined)
+publish_membership (ImpUserHttp *self, gint64 group_id, const char *key, GArray *users,
+                    gboolean joined)
 {
   for (guint i = 0; users != NULL && i < users->len; i++)
     {
       Implus__Bus__GatewayMembership m = IMPLUS__BUS__GATEWAY_MEMBERSHIP__INIT;
       Implus__Bus__GatewayRecord record = IMPLUS__BUS__GATEWAY_RECORD__INIT;
+      g_autoptr(GHashTable) gateways = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                                              NULL);
 
       m.user_id = g_array_index (users, gint64, i);
       m.group_id = group_id;
       m.joined = joined;
       record.body_case = IMPLUS__BUS__GATEWAY_RECORD__BODY_MEMBERSHIP;
       record.membership = &m;
-      imp_user_publish_to_user (self, m.user_id, &record);
+      add_gateways (self, gateways, m.user_id);
+      imp_user_publish_to_gateways (self, gateways, key, &record);
     }
 }
 
@@ -111,7 +119,7 @@ publish_change (ImpUserHttp *self, const ImpGroupChange *change)
   g_autoptr(GHashTable) gateways = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   g_autofree char *key = g_strdup_printf ("group_%" G_GINT64_FORMAT, change->group_id);
 
-  publish_membership (self, change->group_id, change->joined, TRUE);
+  publish_membership (self, change->group_id, key, change->joined, TRUE);
   if (change->messages->len > 0)
     {
       g_autoptr(GPtrArray) live = imp_cache_gateways_live (self->cache);
@@ -148,7 +156,7 @@ publish_change (ImpUserHttp *self, const ImpGroupChange *change)
       record.group_push = &push;
       imp_user_publish_to_gateways (self, gateways, key, &record);
     }
-  publish_membership (self, change->group_id, change->left, FALSE);
+  publish_membership (self, change->group_id, key, change->left, FALSE);
 }
 
 static JsonNode *

@@ -319,10 +319,18 @@ class Distributed:
     def warm_up(self, timeout=int(os.environ.get("IMPLUS_E2E_WARMUP_S", "90"))):
         """A message each way between a client on gw1 and one on gw2, receipts and pushes awaited:
         the workers' and both gateways' consumer groups have their partitions."""
-        if self.probe_ids is None:
+        first = self.probe_ids is None
+        if first:
             self.probe_ids = (self.register("probe.%s.1" % self.name[:8]), self.register("probe.%s.2" % self.name[:8]))
         a_tok = self.login("probe.%s.1" % self.name[:8])["token"]
         b_tok = self.login("probe.%s.2" % self.name[:8])["token"]
+        if first:
+            # Friends, so that a friends_only deployment delivers the probe as well.
+            for path, tok, body in (("/friends/request", a_tok, {"user_id": self.probe_ids[1]}),
+                                    ("/friends/respond", b_tok, {"user_id": self.probe_ids[0], "accept": True})):
+                st, js = h.http("POST", self.url("user", path), body, token=tok)
+                if st != 200:
+                    raise h.ContractFailure("%s warm-up: POST %s answered %s %r" % (self.name, path, st, js))
         a = h.RawClient(self.procs["gw1"].ports["tcp"])
         b = h.RawClient(self.procs["gw2"].ports["tcp"])
         try:
