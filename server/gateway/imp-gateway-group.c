@@ -1,7 +1,8 @@
 /* imp-gateway-group.c: the gateway's side of groups and ephemeral frames.
  *
- * - An index group -> local users (and user -> groups), only for users with a connection here:
- *   loaded from the store at auth (on the auth thread), kept current by GatewayMembership.
+ * - An index group -> local users with their join_seq (and user -> groups), only for users with
+ *   a connection here: loaded from the store at auth (on the auth thread), kept current by
+ *   GatewayMembership. A push reaches a member only if its seq is inside their window.
  *   The message worker sends ONE GatewayGroupPush per gateway; fan-out to members happens here.
  * - GroupAck: cumulative per connection per group conversation, stops retransmission.
  * - GatewayEphemeral (ReadUpdate, Delivered, Typing) to a user's connections, never retransmitted.
@@ -53,29 +54,42 @@ imp_gateway_group_free (ImpGateway *self)
   g_free (self->ws_url);
 }
 
+/* The member's join_seq in the index, or NULL if user_id is not indexed in group_id. */
+static gint64 *
+index_join_seq (ImpGateway *self, gint64 user_id, gint64 group_id)
+{
+  GHashTable *users = g_hash_table_lookup (self->group_users, &group_id);
+
+  return users != NULL ? g_hash_table_lookup (users, &user_id) : NULL;
+}
+
+/* Indexes user_id in group_id with join_seq, or moves an indexed member's join_seq forward. */
 static void
-index_add (ImpGateway *self, gint64 user_id, gint64 group_id)
+index_add (ImpGateway *self, gint64 user_id, gint64 group_id, gint64 join_seq)
 {
   GArray *groups = g_hash_table_lookup (self->user_groups, &user_id);
+  gint64 *known = index_join_seq (self, user_id, group_id);
   GHashTable *users;
 
+  if (known != NULL)
+    {
+      *known = MAX (*known, join_seq);
+      return;
+    }
   if (groups == NULL)
     {
       groups = g_array_new (FALSE, FALSE, sizeof (gint64));
       g_hash_table_insert (self->user_groups, int64_dup (user_id), groups);
     }
-  for (guint i = 0; i < groups->len; i++)
-    if (g_array_index (groups, gint64, i) == group_id)
-      return;
   g_array_append_val (groups, group_id);
 
   users = g_hash_table_lookup (self->group_users, &group_id);
   if (users == NULL)
     {
-      users = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, NULL);
+      users = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, g_free);
       g_hash_table_insert (self->group_users, int64_dup (group_id), users);
     }
-  g_hash_table_add (users, int64_dup (user_id));
+  g_hash_table_insert (users, int64_dup (user_id), int64_dup (join_seq));
 }
 
 static void
@@ -126,7 +140,11 @@ imp_gateway_group_set_user (ImpGateway *self, gint64 user_id, const GArray *grou
   if (groups == NULL)
     return;
   for (guint i = 0; i < groups->len; i++)
-    index_add (self, user_id, g_array_index (groups, gint64, i));
+    {
+      const ImpGatewayGroupEntry *e = &g_array_index (groups, ImpGatewayGroupEntry, i);
+
+      index_add (self, user_id, e->group_id, e->join_seq);
+    }
 }
 
 GArray *
@@ -137,34 +155,41 @@ imp_gateway_group_load (ImpStore *store, gint64 user_id, GError **error)
 
   if (list == NULL)
     return NULL;
-  groups = g_array_sized_new (FALSE, FALSE, sizeof (gint64), list->len);
+  groups = g_array_sized_new (FALSE, FALSE, sizeof (ImpGatewayGroupEntry), list->len);
   for (guint i = 0; i < list->len; i++)
     {
       const ImpGroupMemberRecord *m = g_ptr_array_index (list, i);
+      ImpGatewayGroupEntry e = { m->group_id, m->join_seq };
 
       if (m->left_seq == 0 && m->group_status != IMP_GROUP_DISSOLVED)
-        g_array_append_val (groups, m->group_id);
+        g_array_append_val (groups, e);
     }
   return groups;
 }
 
 /* ---- records from the push topic ---- */
 
-/* The connections of a group's local members, with refs: sending may close any of them. */
+/* The connections of the local members whose window holds seq, with refs: sending may close any
+ * of them. The window's start matters on a bus that delivers late: a push committed before a
+ * member joined can arrive after their connection loaded the membership from the store. */
 static GPtrArray *
-member_conns (ImpGateway *self, gint64 group_id)
+member_conns (ImpGateway *self, gint64 group_id, gint64 seq)
 {
   GHashTable *users = g_hash_table_lookup (self->group_users, &group_id);
   GPtrArray *arr = g_ptr_array_new_with_free_func ((GDestroyNotify) imp_connection_unref);
   GHashTableIter iter;
-  gint64 *user_id;
+  gint64 *user_id, *join_seq;
 
   if (users == NULL)
     return arr;
   g_hash_table_iter_init (&iter, users);
-  while (g_hash_table_iter_next (&iter, (gpointer *) &user_id, NULL))
+  while (g_hash_table_iter_next (&iter, (gpointer *) &user_id, (gpointer *) &join_seq))
     {
-      GQueue *q = imp_gateway_user_conns (self, *user_id);
+      GQueue *q;
+
+      if (seq <= *join_seq)
+        continue;
+      q = imp_gateway_user_conns (self, *user_id);
 
       if (q != NULL)
         for (GList *l = q->head; l != NULL; l = l->next)
@@ -185,13 +210,6 @@ imp_gateway_deliver_group_push (ImpGateway *self, const Implus__Bus__GatewayGrou
 
   if (gp->group_id <= 0 || (gp->message == NULL && gp->notice == NULL))
     return;
-  conns = member_conns (self, gp->group_id);
-  if (conns->len == 0)
-    return;
-  /* The sender's own connection has its receipt; its id means something here only. */
-  if (g_strcmp0 (gp->origin_gateway_id, self->config->gateway_id) == 0)
-    exclude = gp->exclude_conn_id;
-
   if (gp->message != NULL)
     {
       push.message = gp->message;
@@ -205,6 +223,12 @@ imp_gateway_deliver_group_push (ImpGateway *self, const Implus__Bus__GatewayGrou
       env.group_notice = gp->notice;
       seq = gp->notice->seq;
     }
+  conns = member_conns (self, gp->group_id, seq);
+  if (conns->len == 0)
+    return;
+  /* The sender's own connection has its receipt; its id means something here only. */
+  if (g_strcmp0 (gp->origin_gateway_id, self->config->gateway_id) == 0)
+    exclude = gp->exclude_conn_id;
   /* Encoded once for every member connection and every retransmission. */
   payload = imp_wire_encode (&env, FALSE);
   for (guint i = 0; i < conns->len; i++)
@@ -220,13 +244,23 @@ imp_gateway_deliver_group_push (ImpGateway *self, const Implus__Bus__GatewayGrou
 void
 imp_gateway_deliver_membership (ImpGateway *self, const Implus__Bus__GatewayMembership *m)
 {
+  gint64 *join_seq;
+
   /* Only users present here are indexed; the others load their groups at their next auth. */
-  if (m->user_id <= 0 || m->group_id <= 0 || imp_gateway_user_conns (self, m->user_id) == NULL)
+  if (m->user_id <= 0 || m->group_id <= 0 || m->seq < 0 ||
+      imp_gateway_user_conns (self, m->user_id) == NULL)
     return;
   if (m->joined)
-    index_add (self, m->user_id, m->group_id);
-  else
-    index_remove (self, m->user_id, m->group_id);
+    {
+      index_add (self, m->user_id, m->group_id, m->seq);
+      return;
+    }
+  /* A leave older than the membership the index holds (loaded at auth after a re-join) is
+   * stale: the member is in the group again. */
+  join_seq = index_join_seq (self, m->user_id, m->group_id);
+  if (join_seq != NULL && m->seq > 0 && m->seq <= *join_seq)
+    return;
+  index_remove (self, m->user_id, m->group_id);
 }
 
 void

@@ -37,7 +37,7 @@ struct _ImpGateway {
   guint64                next_conn_id;
   gboolean               shut_down;
   /* Group index (imp-gateway-group.c): only users with a connection here */
-  GHashTable            *group_users;  /* &group_id -> GHashTable set of &user_id */
+  GHashTable            *group_users;  /* &group_id -> GHashTable &user_id -> &join_seq */
   GHashTable            *user_groups;  /* &user_id -> GArray of gint64 group ids */
   GSource               *announce;     /* gateway registry refresh */
   char                  *tcp_address;
@@ -92,11 +92,18 @@ gboolean imp_gateway_push_send (ImpGateway *self, ImpConnection *conn, GBytes *p
 /* imp-gateway-group.c */
 void     imp_gateway_group_init (ImpGateway *self);
 void     imp_gateway_group_free (ImpGateway *self);
-/* Replaces the user's groups in the index (at auth: the store's current list). */
+/* A current membership as the index keeps it: pushes with seq > join_seq reach the member. */
+typedef struct {
+  gint64 group_id;
+  gint64 join_seq;
+} ImpGatewayGroupEntry;
+
+/* Replaces the user's groups (ImpGatewayGroupEntry) in the index (at auth: the store's list). */
 void     imp_gateway_group_set_user (ImpGateway *self, gint64 user_id, const GArray *groups);
 /* The user's last connection here is gone. */
 void     imp_gateway_group_forget_user (ImpGateway *self, gint64 user_id);
-/* Blocking: the user's current groups from the store (auth thread). NULL with error. */
+/* Blocking: the user's current groups (ImpGatewayGroupEntry) from the store (auth thread).
+ * NULL with error. */
 GArray  *imp_gateway_group_load (ImpStore *store, gint64 user_id, GError **error);
 void     imp_gateway_deliver_group_push (ImpGateway *self, const Implus__Bus__GatewayGroupPush *gp);
 void     imp_gateway_deliver_membership (ImpGateway *self, const Implus__Bus__GatewayMembership *m);

@@ -267,6 +267,7 @@ member_join (GroupTx *t, gint64 user_id, int role, gint64 join_seq, GError **err
                                IMP_ARG_INT (join_seq), IMP_ARG_INT (t->now)), error))
     return FALSE;
   g_array_append_val (t->change->joined, user_id);
+  g_array_append_val (t->change->join_seqs, join_seq);
   return TRUE;
 }
 
@@ -369,7 +370,9 @@ run_change (ImpStore *store, ImpStoreDbFunc fn, GroupTx *t, GError **error)
   change->group_id = t->group_id;
   change->messages = g_ptr_array_new_with_free_func ((GDestroyNotify) imp_message_record_free);
   change->joined = g_array_new (FALSE, FALSE, sizeof (gint64));
+  change->join_seqs = g_array_new (FALSE, FALSE, sizeof (gint64));
   change->left = g_array_new (FALSE, FALSE, sizeof (gint64));
+  change->left_seqs = g_array_new (FALSE, FALSE, sizeof (gint64));
   t->change = change;
   if (t->conv_id == NULL && t->group_id > 0)
     t->conv_id = imp_convid_group (t->group_id);
@@ -481,6 +484,7 @@ member_end (GroupTx *t, gint64 target, const char *event, GError **error)
     return FALSE;
   t->member_count--;
   g_array_append_val (t->change->left, target);
+  g_array_append_val (t->change->left_seqs, t->seq);
   return group_save (t, error);
 }
 
@@ -696,6 +700,8 @@ do_dissolve (const ImpStoreDbOps *db, gpointer c, gpointer data, GError **error)
   /* Every member's window ends with the dissolution notice; the history stays readable. */
   t->status = IMP_GROUP_DISSOLVED;
   t->member_count = 0;
+  for (guint i = 0; i < t->change->left->len; i++)
+    g_array_append_val (t->change->left_seqs, t->seq);
   return db->write (c, "UPDATE group_members SET left_seq = ?2, update_time = ?3 "
                        "WHERE group_id = ?1 AND left_seq IS NULL",
                     IMP_ARGS (IMP_ARG_INT (t->group_id), IMP_ARG_INT (t->seq),

@@ -494,7 +494,9 @@ imp_group_change_free (ImpGroupChange *change)
     return;
   g_clear_pointer (&change->messages, g_ptr_array_unref);
   g_clear_pointer (&change->joined, g_array_unref);
+  g_clear_pointer (&change->join_seqs, g_array_unref);
   g_clear_pointer (&change->left, g_array_unref);
+  g_clear_pointer (&change->left_seqs, g_array_unref);
   g_free (change);
 }
 

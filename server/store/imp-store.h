@@ -273,7 +273,9 @@ typedef struct {
   gint64     group_id;
   GPtrArray *messages;   /* ImpMessageRecord: system messages written, ascending seq */
   GArray    *joined;     /* gint64: users who became members */
+  GArray    *join_seqs;  /* gint64, parallel to joined: each one's join_seq (sees seqs after it) */
   GArray    *left;       /* gint64: users who stopped being members (removed, left, dissolved) */
+  GArray    *left_seqs;  /* gint64, parallel to left: the seq of the message ending the window */
 } ImpGroupChange;
 
 void imp_group_change_free (ImpGroupChange *change);

@@ -90,7 +90,7 @@ add_gateways (ImpUserHttp *self, GHashTable *set, gint64 user_id)
  * give to the joiner's connections (nor anything that would reveal the gap to the client). */
 static void
 publish_membership (ImpUserHttp *self, gint64 group_id, const char *key, GArray *users,
-                    gboolean joined)
+                    GArray *seqs, gboolean joined)
 {
   for (guint i = 0; users != NULL && i < users->len; i++)
     {
@@ -102,6 +102,7 @@ publish_membership (ImpUserHttp *self, gint64 group_id, const char *key, GArray 
       m.user_id = g_array_index (users, gint64, i);
       m.group_id = group_id;
       m.joined = joined;
+      m.seq = g_array_index (seqs, gint64, i);
       record.body_case = IMPLUS__BUS__GATEWAY_RECORD__BODY_MEMBERSHIP;
       record.membership = &m;
       add_gateways (self, gateways, m.user_id);
@@ -119,7 +120,7 @@ publish_change (ImpUserHttp *self, const ImpGroupChange *change)
   g_autoptr(GHashTable) gateways = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   g_autofree char *key = g_strdup_printf ("group_%" G_GINT64_FORMAT, change->group_id);
 
-  publish_membership (self, change->group_id, key, change->joined, TRUE);
+  publish_membership (self, change->group_id, key, change->joined, change->join_seqs, TRUE);
   if (change->messages->len > 0)
     {
       g_autoptr(GPtrArray) live = imp_cache_gateways_live (self->cache);
@@ -156,7 +157,7 @@ publish_change (ImpUserHttp *self, const ImpGroupChange *change)
       record.group_push = &push;
       imp_user_publish_to_gateways (self, gateways, key, &record);
     }
-  publish_membership (self, change->group_id, key, change->left, FALSE);
+  publish_membership (self, change->group_id, key, change->left, change->left_seqs, FALSE);
 }
 
 static JsonNode *

@@ -355,6 +355,7 @@ test_groups (Fixture *f, gconstpointer data)
     Implus__Bus__GatewayRecord *p = wait_record (f, IMPLUS__BUS__GATEWAY_RECORD__BODY_GROUP_PUSH, 0);
     g_assert_true (r->membership->joined);
     g_assert_cmpint (r->membership->group_id, ==, gid);
+    g_assert_cmpint (r->membership->seq, ==, 0);  /* an initial member: sees seq 1 on */
     g_assert_cmpint (p->group_push->group_id, ==, gid);
     g_assert_cmpint (p->group_push->message->seq, ==, 1);
     g_assert_cmpint (p->group_push->message->content_type, ==, 99);
@@ -461,7 +462,7 @@ test_groups (Fixture *f, gconstpointer data)
   expect_error (post (f, "/groups/dissolve", body, tx, 403), "not_member");
   expect_ok (post (f, "/groups/dissolve", body, t1, 200));
   {
-    Implus__Bus__GatewayRecord *r = NULL;
+    Implus__Bus__GatewayRecord *r = NULL, *dissolved = NULL;
     gint64 deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
     /* m1 (present on gw-test) is told they left the group. */
     while (r == NULL)
@@ -477,6 +478,17 @@ test_groups (Fixture *f, gconstpointer data)
         if (r == NULL)
           g_main_context_iteration (NULL, TRUE);
       }
+    /* The leave carries the seq of the message ending m1's window: the dissolution notice,
+     * published before it on the same key. */
+    for (guint i = 0; i < f->records->len && dissolved == NULL; i++)
+      {
+        Implus__Bus__GatewayRecord *c = f->records->pdata[i];
+        if (c->body_case == IMPLUS__BUS__GATEWAY_RECORD__BODY_GROUP_PUSH
+            && strstr (c->group_push->message->content, "group_dissolved") != NULL)
+          dissolved = c;
+      }
+    g_assert_nonnull (dissolved);
+    g_assert_cmpint (r->membership->seq, ==, dissolved->group_push->message->seq);
   }
   expect_error (post (f, "/groups/dissolve", body, t1, 404), "not_found");
 

@@ -263,6 +263,8 @@ test_group_large (Fixture *f, gconstpointer data)
   g_test_message ("%s: created a group of 5,000 in %.0f ms", f->backend->name,
                   (g_get_monotonic_time () - t0) / 1000.0);
   g_assert_cmpuint (change->joined->len, ==, 5000);
+  g_assert_cmpuint (change->join_seqs->len, ==, 5000);
+  g_assert_cmpint (g_array_index (change->join_seqs, gint64, 4999), ==, 0);  /* see seq 1 on */
   g_assert_cmpuint (change->messages->len, ==, 1);  /* group_created */
   conv = imp_convid_group (change->group_id);
   g = imp_store_group_get (f->store, change->group_id, &error);
@@ -418,6 +420,9 @@ test_group_windows (Fixture *f, gconstpointer data)
   g_assert_no_error (error);
   g_assert_cmpuint (change->joined->len, ==, 1);
   g_assert_cmpint (((ImpMessageRecord *) change->messages->pdata[0])->seq, ==, 4);
+  /* What the gateways get with the join: the window starts after seq 3. */
+  g_assert_cmpuint (change->join_seqs->len, ==, 1);
+  g_assert_cmpint (g_array_index (change->join_seqs, gint64, 0), ==, 3);
   g_clear_pointer (&change, imp_group_change_free);
   r = greq (m2, gid, "m2-1");  /* seq 5 */
   assert_sent (f->store, &r, &res);
@@ -436,6 +441,8 @@ test_group_windows (Fixture *f, gconstpointer data)
   change = imp_store_group_remove_member (f->store, o, gid, m1, ids, 3000, &error);
   g_assert_no_error (error);
   g_assert_cmpint (g_array_index (change->left, gint64, 0), ==, m1);
+  g_assert_cmpuint (change->left_seqs->len, ==, 1);
+  g_assert_cmpint (g_array_index (change->left_seqs, gint64, 0), ==, 6);
   g_clear_pointer (&change, imp_group_change_free);
   r = greq (o, gid, "o2");  /* seq 7 */
   assert_sent (f->store, &r, NULL);
@@ -592,6 +599,12 @@ test_group_roles (Fixture *f, gconstpointer data)
   change = imp_store_group_dissolve (f->store, m, gid, ids, 7, &error);
   g_assert_no_error (error);
   g_assert_cmpuint (change->left->len, ==, 2);
+  /* Both windows end with the dissolution notice. */
+  g_assert_cmpuint (change->left_seqs->len, ==, 2);
+  g_assert_cmpint (g_array_index (change->left_seqs, gint64, 0), ==,
+                   ((ImpMessageRecord *) change->messages->pdata[change->messages->len - 1])->seq);
+  g_assert_cmpint (g_array_index (change->left_seqs, gint64, 1), ==,
+                   g_array_index (change->left_seqs, gint64, 0));
   g_clear_pointer (&change, imp_group_change_free);
   {
     ImpChatRequest r = greq (m, gid, "after-dissolve");
