@@ -14,7 +14,7 @@ for group in ${IMPLUS_DEPS:-}; do
     gtk) packages+=(libgtk-4-dev libadwaita-1-dev libgtk-4-bin libsecret-1-dev gettext appstream
                     desktop-file-utils xvfb xauth imagemagick fonts-wqy-microhei) ;;
     distributed) packages+=(libhiredis-dev libmariadb-dev librdkafka-dev mariadb-server redis-server kcat
-                            default-jre-headless maven) ;;
+                            default-jre-headless maven gdb) ;;
     *) echo "install-deps: unknown group '$group'" >&2; exit 2 ;;
   esac
 done

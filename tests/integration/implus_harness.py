@@ -187,6 +187,22 @@ class Deadline:
 # Server
 
 
+
+def dump_stacks(pid, name):
+    """A process that does not stop in time: every thread's stack into the log (gdb, when there
+    is one), so a hang found once can be diagnosed without reproducing it."""
+    gdb = shutil.which("gdb")
+    if gdb is None:
+        log("%s did not stop in time (no gdb to show where it hangs)" % name)
+        return
+    try:
+        out = subprocess.run([gdb, "-batch", "-p", str(pid), "-ex", "thread apply all bt 30"],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                             timeout=60).stdout
+    except (subprocess.TimeoutExpired, OSError) as e:
+        out = "gdb failed: %s" % e
+    log("%s did not stop in time; its threads:\n%s" % (name, out))
+
 class Server:
     """One implus-server process (embedded deployment, roles all)."""
 
@@ -290,6 +306,7 @@ class Server:
         try:
             rc = self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
+            dump_stacks(self.proc.pid, self.name)
             self.proc.kill()
             self.proc.wait()
             rc = "timeout (killed after %ds)" % timeout
