@@ -28,6 +28,7 @@ typedef struct {
   GMutex      dr_lock;          /* delivery waits (dead letters) */
   GCond       dr_cond;
   gint        outage_max_ms;    /* atomic; 0: the default (imp_bus_kafka_set_outage_max) */
+  guint       close_timeout_ms; /* imp_bus_kafka_set_close_timeout */
   /* Counters (atomic) */
   gsize       published;
   gsize       delivery_failures;
@@ -65,6 +66,8 @@ ImpBusSubscription *imp_bus_kafka_sub_new (ImpBusKafka *bus, const char *topic, 
  * group on its own thread. Returns FALSE if sub was already stopped. */
 gboolean            imp_bus_kafka_sub_stop (ImpBusSubscription *sub);
 gboolean            imp_bus_kafka_sub_finished (ImpBusSubscription *sub);
+/* The name in Kafka (prefix included), for log lines. */
+const char         *imp_bus_kafka_sub_topic (ImpBusSubscription *sub);
 /* Joins the consumer thread (after stop) and drops the caller's reference. */
 void                imp_bus_kafka_sub_join (ImpBusSubscription *sub);
 

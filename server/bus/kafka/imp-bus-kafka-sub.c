@@ -689,6 +689,12 @@ imp_bus_kafka_sub_finished (ImpBusSubscription *sub)
   return g_atomic_int_get (&sub->finished);
 }
 
+const char *
+imp_bus_kafka_sub_topic (ImpBusSubscription *sub)
+{
+  return sub->kafka_topic;
+}
+
 void
 imp_bus_kafka_sub_join (ImpBusSubscription *sub)
 {

@@ -20,6 +20,12 @@
 #define ADMIN_TIMEOUT_MS   10000
 #define POLL_TIMEOUT_MS    1000
 #define FLUSH_TIMEOUT_MS   10000
+#define CLOSE_TIMEOUT_MS   10000  /* consumers leaving their groups at shutdown, all together */
+
+/* Consumers that did not close in time, and their buses: still used by their threads, so kept
+ * reachable (and never freed) until the process exits. */
+static GPtrArray *abandoned;
+G_LOCK_DEFINE_STATIC (abandoned);
 #define MAX_VALUE_BYTES    (1000 * 1000)  /* below the brokers' default message.max.bytes */
 #define MAX_TOPIC_NAME     249            /* Kafka's own limit */
 #define VISIBLE_RETRY_US   (50 * 1000)
@@ -445,12 +451,50 @@ kafka_unsubscribe (ImpBus *base, ImpBusSubscription *sub)
   g_mutex_unlock (&bus->lock);
 }
 
+/* Joins the closing subscriptions' threads, waiting close_timeout_ms at most for them all.
+ * librdkafka's consumer close can hang when the brokers do not answer (the message role once
+ * missed its SIGTERM deadline after a Kafka restart); a stuck one is left running for the
+ * process exit, which loses nothing: only handled offsets are ever committed, the rest is
+ * replayed. Returns how many were left. */
+static guint
+join_closing (ImpBusKafka *bus, GPtrArray *closing)
+{
+  gint64 deadline = g_get_monotonic_time () + bus->close_timeout_ms * G_TIME_SPAN_MILLISECOND;
+  guint stuck = 0;
+
+  for (guint i = 0; i < closing->len; i++)
+    {
+      ImpBusSubscription *sub = g_ptr_array_index (closing, i);
+
+      /* No event to wait on (the thread ends inside librdkafka's close): poll the flag. */
+      while (!imp_bus_kafka_sub_finished (sub) && g_get_monotonic_time () < deadline)
+        g_usleep (10 * 1000);
+      if (imp_bus_kafka_sub_finished (sub))
+        imp_bus_kafka_sub_join (sub);
+      else
+        {
+          g_warning ("bus: a consumer of %s did not leave its group within %u ms; left to the "
+                     "process exit (its unhandled records go to the next owner)",
+                     imp_bus_kafka_sub_topic (sub), bus->close_timeout_ms);
+          G_LOCK (abandoned);
+          if (abandoned == NULL)
+            abandoned = g_ptr_array_new ();
+          g_ptr_array_add (abandoned, sub);
+          if (stuck++ == 0)
+            g_ptr_array_add (abandoned, bus);
+          G_UNLOCK (abandoned);
+        }
+    }
+  return stuck;
+}
+
 static void
 kafka_free (ImpBus *base)
 {
   ImpBusKafka *bus = (ImpBusKafka *) base;
   ImpBusKafkaStats stats;
   GPtrArray *closing;
+  guint stuck;
 
   /* Subscribers should have left; whoever did not is stopped here. */
   for (;;)
@@ -470,8 +514,7 @@ kafka_free (ImpBus *base)
   closing = g_steal_pointer (&bus->closing);
   bus->closing = g_ptr_array_new ();
   g_mutex_unlock (&bus->lock);
-  for (guint i = 0; i < closing->len; i++)
-    imp_bus_kafka_sub_join (g_ptr_array_index (closing, i));
+  stuck = join_closing (bus, closing);
   g_ptr_array_unref (closing);
 
   g_atomic_int_set (&bus->stopping, 1);
@@ -486,6 +529,9 @@ kafka_free (ImpBus *base)
   g_debug ("bus: kafka: %" G_GUINT64_FORMAT " published, %" G_GUINT64_FORMAT " undelivered, %"
            G_GUINT64_FORMAT " dead letters", stats.published, stats.delivery_failures,
            stats.dead_letters);
+  /* A consumer still closing points at the bus: it stays allocated for the process exit. */
+  if (stuck > 0)
+    return;
   g_hash_table_unref (bus->ready_topics);
   g_ptr_array_unref (bus->subs);
   g_ptr_array_unref (bus->closing);
@@ -496,6 +542,12 @@ kafka_free (ImpBus *base)
   g_free (bus->client_id);
   g_free (bus->topic_prefix);
   g_free (bus);
+}
+
+void
+imp_bus_kafka_set_close_timeout (ImpBus *base, guint ms)
+{
+  ((ImpBusKafka *) base)->close_timeout_ms = ms;
 }
 
 void
@@ -574,6 +626,7 @@ imp_bus_kafka_new (const char *brokers, const char *client_id, const char *topic
   bus->client_id = g_strdup (client_id);
   bus->topic_prefix = g_strdup (topic_prefix);
   bus->partitions = partitions;
+  bus->close_timeout_ms = CLOSE_TIMEOUT_MS;
   g_mutex_init (&bus->lock);
   g_mutex_init (&bus->dr_lock);
   g_cond_init (&bus->dr_cond);

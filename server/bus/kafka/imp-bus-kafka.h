@@ -20,5 +20,7 @@ void imp_bus_kafka_get_stats (ImpBus *bus, ImpBusKafkaStats *stats);
  * before it goes to the dead-letter topic (docs/bus.md); 0 = the default, 10 minutes. For
  * tests of the dead-letter path (a real outage must never dead-letter). */
 void imp_bus_kafka_set_outage_max (ImpBus *bus, guint ms);
+/* How long imp_bus_free waits for the consumers to leave their groups (default 10 s); tests. */
+void imp_bus_kafka_set_close_timeout (ImpBus *bus, guint ms);
 
 G_END_DECLS

@@ -24,7 +24,7 @@ static gint dead_letter_warnings;
 
 static const char *mock_topics[] = {
   IMP_TOPIC_CONVERSATION_MESSAGES, IMP_TOPIC_MESSAGE_ACKS, "t-order", "t-refuse", "t-commit",
-  "t-poison", "t-poison.dlq", "t-groups", "t-quit",
+  "t-poison", "t-poison.dlq", "t-groups", "t-quit", "t-close",
   /* What a bus with the prefix "p1." needs (see test_topic_prefix). */
   "p1." IMP_TOPIC_CONVERSATION_MESSAGES, "p1." IMP_TOPIC_MESSAGE_ACKS, "p1.t-prefix", "p1.t-prefix.dlq",
 };
@@ -270,6 +270,40 @@ test_round_trip (Fixture *f, gconstpointer data)
   g_assert_cmpstr (g_ptr_array_index (c->accepted, 2), ==, "three");
   collector_unsubscribe (c);
   g_assert_cmpuint (c->destroyed, ==, 1);
+  collector_free (c);
+}
+
+/* A consumer whose brokers stop answering (every response delayed by two minutes, longer than
+ * librdkafka's own timeouts) does not hold up the shutdown: imp_bus_free returns after the
+ * close timeout and leaves that consumer to finish on its own. Without the bound it waits for
+ * the group's final commit and LeaveGroup (the message role once missed its 30 s SIGTERM
+ * deadline this way after a Kafka restart). */
+static void
+test_close_bounded (Fixture *f, gconstpointer data)
+{
+  Collector *c = collector_new (f->bus);
+  gint64 t0, elapsed_ms;
+
+  collector_subscribe (c, "t-close", "closers", 16);
+  publish (f->bus, "t-close", "k", "one");
+  wait_for (has_all, &(HasAll) { c->accepted, { "one" } });
+  for (int b = 1; b <= 3; b++)
+    g_assert_cmpint (rd_kafka_mock_broker_set_rtt (f->mc, b, 120000), ==, 0);
+  imp_bus_kafka_set_close_timeout (f->bus, 500);
+  collector_unsubscribe (c);
+  g_assert_cmpuint (c->destroyed, ==, 1);
+  g_test_expect_message ("implus-server", G_LOG_LEVEL_WARNING,
+                         "bus: a consumer of t-close did not leave its group within 500 ms*");
+  t0 = g_get_monotonic_time ();
+  g_clear_pointer (&f->bus, imp_bus_free);
+  g_test_assert_expected_messages ();
+  elapsed_ms = (g_get_monotonic_time () - t0) / 1000;
+  g_test_message ("imp_bus_free returned after %" G_GINT64_FORMAT " ms", elapsed_ms);
+  /* 0.5 s of close timeout, the producer's poller and flush (nothing outstanding): far below
+   * the two minutes the brokers take to answer. */
+  g_assert_cmpint (elapsed_ms, <, 30000);
+  for (int b = 1; b <= 3; b++)
+    rd_kafka_mock_broker_set_rtt (f->mc, b, 0);
   collector_free (c);
 }
 
@@ -812,6 +846,7 @@ main (int argc, char **argv)
   ADD ("/bus-kafka/two-groups", test_two_groups);
   ADD ("/bus-kafka/unsubscribe-in-handler", test_unsubscribe_in_handler);
   ADD ("/bus-kafka/topic-prefix", test_topic_prefix);
+  ADD ("/bus-kafka/close-bounded", test_close_bounded);
 #undef ADD
   g_test_add_func ("/bus-kafka/bad-arguments", test_bad_arguments);
   g_test_add_func ("/bus-kafka/real-broker", test_real_broker);
