@@ -30,8 +30,9 @@ gboolean imp_message_check_conversation (const char *conversation_id, gint64 use
                                          GError **error);
 
 /* The seq that message msg_id has in user_id's stream (one-to-one: every participant has its own
- * row of the same message), looking through the newest rows of the conversation only (a bounded
- * number of pages). FALSE if not found there, or on a store error (logged). */
+ * row of the same message): by its send key (imp_store_message_seq_of), else looking through the
+ * newest rows of the conversation only (a bounded number of pages). FALSE if not found, or on a
+ * store error (logged). */
 gboolean imp_message_seq_in_stream (ImpStore *store, gint64 user_id, const char *conversation_id,
                                     gint64 msg_id, gint64 *out_seq);
 

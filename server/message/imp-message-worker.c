@@ -1,6 +1,8 @@
 /* imp-message-worker.c: the message role's bus consumer (DESIGN §2, §3).
  *
- * One thread, one GMainContext. A batch of Chat records becomes one store transaction; only
+ * Two threads, each with its own GMainContext (a "lane"): one for Chat records, one for ACKs
+ * and read marks, so a slow ACK batch (its delivered notices read the store) never holds up
+ * sends. A batch of Chat records becomes one store transaction; only
  * after it commits do receipts and pushes go out, so nothing ever describes an uncommitted row.
  * If the store is unavailable the handler returns FALSE and the bus redelivers the same batch
  * later; the store's (sender, client_msg_id) dedup key turns replays into the original receipt.
@@ -26,6 +28,13 @@
 /* Users whose delivered position is remembered (above it, the map starts over). */
 #define DELIVERED_MEMO_MAX 65536
 
+/* A thread running its own main context; the subscriptions it serves are dispatched there. */
+typedef struct {
+  GMainContext *context;
+  GMainLoop    *loop;
+  GThread      *thread;
+} Lane;
+
 struct _ImpMessageWorker {
   /* Borrowed */
   const ImpServerConfig *config;
@@ -34,18 +43,18 @@ struct _ImpMessageWorker {
   ImpCache              *cache;
   /* Owned */
   ImpIdGen              *ids;
-  GMainContext          *context;
-  GMainLoop             *loop;
-  GThread               *thread;
+  Lane                   chat;           /* conversation-messages */
+  Lane                   acks;           /* message-acks and read-marks */
   ImpBusSubscription    *chat_sub;
   ImpBusSubscription    *ack_sub;
   ImpBusSubscription    *read_sub;
-  /* Worker thread only */
-  guint64                bad_records;
+  gint                   bad_records;    /* atomic: both lanes count */
+  /* Chat lane only */
   GPtrArray             *gateways;       /* ImpGatewayInfo: the live registry, cached */
   gint64                 gateways_us;    /* when it was read */
   GPtrArray             *gateways_known; /* the last non-empty answer (cache outages, wipes) */
   guint64                unknown_presence; /* presence reads the cache could not answer */
+  /* ACK lane only */
   GHashTable            *delivered;      /* &user_id -> gint64: highest seq told to senders */
 };
 
@@ -60,12 +69,13 @@ typedef struct {
 static void
 note_bad_record (ImpMessageWorker *self, const char *topic, const char *why)
 {
+  gint before = g_atomic_int_add (&self->bad_records, 1);
+
   /* Once loudly, then quietly: a flood of garbage must not flood the log. Never the content. */
-  if (self->bad_records++ == 0)
+  if (before == 0)
     g_warning ("message worker: dropping a bad record on %s (%s); further ones are counted", topic, why);
   else
-    g_debug ("message worker: bad record %" G_GUINT64_FORMAT " on %s (%s)",
-             self->bad_records, topic, why);
+    g_debug ("message worker: bad record %d on %s (%s)", before + 1, topic, why);
 }
 
 static void
@@ -597,36 +607,77 @@ on_read_batch (GPtrArray *records, gpointer user_data)
 }
 
 static gpointer
-worker_main (gpointer data)
+lane_main (gpointer data)
 {
-  ImpMessageWorker *self = data;
+  Lane *lane = data;
 
-  g_main_context_push_thread_default (self->context);
-  g_main_loop_run (self->loop);
-  g_main_context_pop_thread_default (self->context);
+  g_main_context_push_thread_default (lane->context);
+  g_main_loop_run (lane->loop);
+  g_main_context_pop_thread_default (lane->context);
   return NULL;
 }
 
 static void
-worker_unsubscribe (ImpMessageWorker *self)
+lane_init (Lane *lane)
 {
-  if (self->chat_sub != NULL)
-    imp_bus_unsubscribe (self->bus, g_steal_pointer (&self->chat_sub));
-  if (self->ack_sub != NULL)
-    imp_bus_unsubscribe (self->bus, g_steal_pointer (&self->ack_sub));
-  if (self->read_sub != NULL)
-    imp_bus_unsubscribe (self->bus, g_steal_pointer (&self->read_sub));
+  lane->context = g_main_context_new ();
+  lane->loop = g_main_loop_new (lane->context, FALSE);
 }
 
 static gboolean
-quit_loop (gpointer data)
+lane_start (Lane *lane, const char *name, GError **error)
 {
-  ImpMessageWorker *self = data;
+  lane->thread = g_thread_try_new (name, lane_main, lane, error);
+  return lane->thread != NULL;
+}
 
-  /* On the worker thread: the subscriptions' own context, as the bus asks. */
-  worker_unsubscribe (self);
-  g_main_loop_quit (self->loop);
+typedef struct {
+  ImpMessageWorker *self;
+  Lane             *lane;
+} LaneStop;
+
+/* On the lane's thread: its subscriptions are unsubscribed on their own context, as the bus
+ * asks, then the loop ends. */
+static gboolean
+lane_quit (gpointer data)
+{
+  LaneStop *stop = data;
+  ImpMessageWorker *self = stop->self;
+
+  if (stop->lane == &self->chat && self->chat_sub != NULL)
+    imp_bus_unsubscribe (self->bus, g_steal_pointer (&self->chat_sub));
+  if (stop->lane == &self->acks)
+    {
+      if (self->ack_sub != NULL)
+        imp_bus_unsubscribe (self->bus, g_steal_pointer (&self->ack_sub));
+      if (self->read_sub != NULL)
+        imp_bus_unsubscribe (self->bus, g_steal_pointer (&self->read_sub));
+    }
+  g_main_loop_quit (stop->lane->loop);
   return G_SOURCE_REMOVE;
+}
+
+/* Stops the lane's thread: queued behind the batch in hand, so that one is finished first. */
+static void
+lane_stop (ImpMessageWorker *self, Lane *lane)
+{
+  g_autoptr(GSource) source = NULL;
+  LaneStop stop = { self, lane };
+
+  if (lane->thread == NULL)
+    return;
+  source = g_idle_source_new ();
+  g_source_set_priority (source, G_PRIORITY_HIGH);
+  g_source_set_callback (source, lane_quit, &stop, NULL);
+  g_source_attach (source, lane->context);
+  g_thread_join (g_steal_pointer (&lane->thread));
+}
+
+static void
+lane_clear (Lane *lane)
+{
+  g_clear_pointer (&lane->loop, g_main_loop_unref);
+  g_clear_pointer (&lane->context, g_main_context_unref);
 }
 
 ImpMessageWorker *
@@ -650,26 +701,26 @@ imp_message_worker_new (const ImpServerConfig *config, guint worker_id, ImpStore
   self->bus = bus;
   self->cache = cache;
   self->ids = imp_id_gen_new (worker_id);
-  self->context = g_main_context_new ();
-  self->loop = g_main_loop_new (self->context, FALSE);
+  lane_init (&self->chat);
+  lane_init (&self->acks);
   self->delivered = g_hash_table_new_full (g_int64_hash, g_int64_equal, NULL, g_free);
 
-  /* Subscribed before the thread runs, so nothing published after new() returns is missed. */
+  /* Subscribed before the threads run, so nothing published after new() returns is missed. */
   self->chat_sub = imp_bus_subscribe (bus, IMP_TOPIC_CONVERSATION_MESSAGES, WORKER_GROUP,
-                                      self->context, batch, on_chat_batch, self, NULL, error);
+                                      self->chat.context, batch, on_chat_batch, self, NULL, error);
   if (self->chat_sub == NULL)
     return NULL;
-  self->ack_sub = imp_bus_subscribe (bus, IMP_TOPIC_MESSAGE_ACKS, WORKER_GROUP, self->context,
-                                     batch, on_ack_batch, self, NULL, error);
+  self->ack_sub = imp_bus_subscribe (bus, IMP_TOPIC_MESSAGE_ACKS, WORKER_GROUP,
+                                     self->acks.context, batch, on_ack_batch, self, NULL, error);
   if (self->ack_sub == NULL)
     return NULL;
-  self->read_sub = imp_bus_subscribe (bus, IMP_TOPIC_READ_MARKS, WORKER_GROUP, self->context,
+  self->read_sub = imp_bus_subscribe (bus, IMP_TOPIC_READ_MARKS, WORKER_GROUP, self->acks.context,
                                       batch, on_read_batch, self, NULL, error);
   if (self->read_sub == NULL)
     return NULL;
 
-  self->thread = g_thread_try_new ("imp-msg-worker", worker_main, self, error);
-  if (self->thread == NULL)
+  if (!lane_start (&self->chat, "imp-msg-worker", error) ||
+      !lane_start (&self->acks, "imp-msg-acks", error))
     return NULL;
   return g_steal_pointer (&self);
 }
@@ -679,23 +730,21 @@ imp_message_worker_free (ImpMessageWorker *self)
 {
   if (self == NULL)
     return;
-  if (self->thread != NULL)
-    {
-      /* Queued behind the batch in hand: the loop stops once it is finished. */
-      g_autoptr(GSource) source = g_idle_source_new ();
-
-      g_source_set_priority (source, G_PRIORITY_HIGH);
-      g_source_set_callback (source, quit_loop, self, NULL);
-      g_source_attach (source, self->context);
-      g_thread_join (g_steal_pointer (&self->thread));
-    }
-  /* Without a thread nobody iterates the context: unsubscribing from here is safe. */
-  worker_unsubscribe (self);
+  lane_stop (self, &self->chat);
+  lane_stop (self, &self->acks);
+  /* Without threads nobody iterates the contexts: unsubscribing from here is safe (a failed
+   * new () may have subscribed before its threads ran). */
+  if (self->chat_sub != NULL)
+    imp_bus_unsubscribe (self->bus, g_steal_pointer (&self->chat_sub));
+  if (self->ack_sub != NULL)
+    imp_bus_unsubscribe (self->bus, g_steal_pointer (&self->ack_sub));
+  if (self->read_sub != NULL)
+    imp_bus_unsubscribe (self->bus, g_steal_pointer (&self->read_sub));
   g_clear_pointer (&self->ids, imp_id_gen_free);
   g_clear_pointer (&self->gateways, g_ptr_array_unref);
   g_clear_pointer (&self->gateways_known, g_ptr_array_unref);
   g_clear_pointer (&self->delivered, g_hash_table_unref);
-  g_clear_pointer (&self->loop, g_main_loop_unref);
-  g_clear_pointer (&self->context, g_main_context_unref);
+  lane_clear (&self->chat);
+  lane_clear (&self->acks);
   g_free (self);
 }

@@ -54,6 +54,12 @@ imp_store_page_limit (guint limit)
 #define IMP_STORE_SQL_DEDUP_INSERT \
   "INSERT INTO send_dedup (sender_id, client_msg_id, msg_id, sender_seq, recipient_seq, " \
   "conversation_id, send_time) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+/* A one-to-one message's seq in the stream of ?2 (0: neither its sender nor its recipient). */
+#define IMP_STORE_SQL_SEQ_OF \
+  "SELECT CASE WHEN d.sender_id = ?2 THEN d.sender_seq WHEN m.to_id = ?2 THEN d.recipient_seq " \
+  "ELSE 0 END FROM message m JOIN send_dedup d " \
+  "ON d.sender_id = m.sender_id AND d.client_msg_id = m.client_msg_id " \
+  "WHERE m.msg_id = ?1 AND m.msg_type = 1"
 #define IMP_STORE_SQL_SEQ_GET "SELECT seq FROM user_seq WHERE user_id = ?1"
 #define IMP_STORE_SQL_MESSAGE_INSERT \
   "INSERT INTO message (msg_id, conversation_id, sender_id, to_id, msg_type, content_type, " \

@@ -177,3 +177,38 @@ imp_store_stream_max_seq (ImpStore *self, gint64 user_id, gint64 *out_seq, GErro
   g_return_val_if_fail (out_seq != NULL, FALSE);
   return self->vt->stream_max_seq (self, user_id, out_seq, error);
 }
+
+typedef struct {
+  gint64   user_id;
+  gint64   msg_id;
+  gint64   seq;
+  gboolean found;
+} SeqOf;
+
+static gboolean
+do_seq_of (const ImpStoreDbOps *db, gpointer conn, gpointer data, GError **error)
+{
+  SeqOf *q = data;
+
+  return imp_store_db_int (db, conn, IMP_STORE_SQL_SEQ_OF,
+                           IMP_ARGS (IMP_ARG_INT (q->msg_id), IMP_ARG_INT (q->user_id)),
+                           &q->seq, &q->found, error);
+}
+
+gboolean
+imp_store_message_seq_of (ImpStore *self, gint64 user_id, gint64 msg_id, gint64 *out_seq,
+                          gboolean *out_found, GError **error)
+{
+  SeqOf q = { .user_id = user_id, .msg_id = msg_id };
+
+  g_return_val_if_fail (self != NULL && out_seq != NULL && out_found != NULL, FALSE);
+  *out_found = FALSE;
+  if (self->vt->db == NULL)
+    return TRUE;
+  if (!imp_store_db_read (self, do_seq_of, &q, error))
+    return FALSE;
+  /* 0: the row exists, but user_id is neither side of it. */
+  *out_found = q.found && q.seq > 0;
+  *out_seq = *out_found ? q.seq : 0;
+  return TRUE;
+}

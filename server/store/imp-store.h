@@ -187,6 +187,11 @@ gboolean   imp_store_conversation_mark_read (ImpStore *self, gint64 user_id,
 gboolean   imp_store_delivery_record (ImpStore *self, gint64 user_id, const char *device_id,
                                       gint64 up_to_seq, GError **error);
 gboolean   imp_store_stream_max_seq (ImpStore *self, gint64 user_id, gint64 *out_seq, GError **error);
+/* The seq of one-to-one message msg_id in user_id's own stream, as its sender or recipient, by
+ * primary keys (the message, then its send key). *out_found FALSE when user_id is neither, the
+ * message is not a one-to-one send, or the store has no generic statements (test wrappers). */
+gboolean   imp_store_message_seq_of (ImpStore *self, gint64 user_id, gint64 msg_id,
+                                     gint64 *out_seq, gboolean *out_found, GError **error);
 
 /* One device's delivery position, for imp_store_delivery_record_batch (). Fields borrowed. */
 typedef struct {

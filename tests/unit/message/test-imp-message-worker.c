@@ -26,7 +26,15 @@ typedef struct {
   gint      fail_before;        /* atomic: commits to refuse without writing */
   gint      fail_after;         /* atomic: commits to write, then report as failed */
   gint      calls;              /* atomic */
+  /* A gate for delivery records: while hold is set they wait (at most GATE_MAX_US). */
+  GMutex    gate_lock;
+  GCond     gate_cond;
+  gboolean  hold;
+  guint     held;               /* delivery records that reached the gate */
+  guint     recorded;           /* and that the real store then took */
 } FlakyStore;
+
+#define GATE_MAX_US (30 * G_USEC_PER_SEC)
 
 static gboolean
 flaky_chat_commit (ImpStore *base, const ImpChatRequest *reqs, guint n_reqs, ImpChatResult *results,
@@ -57,7 +65,23 @@ static gboolean
 flaky_delivery_record (ImpStore *base, gint64 user_id, const char *device_id, gint64 up_to_seq,
                        GError **error)
 {
-  return imp_store_delivery_record (((FlakyStore *) base)->real, user_id, device_id, up_to_seq, error);
+  FlakyStore *self = (FlakyStore *) base;
+  gint64 until = g_get_monotonic_time () + GATE_MAX_US;
+  gboolean ok;
+
+  g_mutex_lock (&self->gate_lock);
+  self->held++;
+  g_cond_broadcast (&self->gate_cond);
+
+  while (self->hold && g_cond_wait_until (&self->gate_cond, &self->gate_lock, until))
+    ;
+  g_mutex_unlock (&self->gate_lock);
+  ok = imp_store_delivery_record (self->real, user_id, device_id, up_to_seq, error);
+  g_mutex_lock (&self->gate_lock);
+  self->recorded += ok;
+  g_cond_broadcast (&self->gate_cond);
+  g_mutex_unlock (&self->gate_lock);
+  return ok;
 }
 
 /* Delivered notices after an ACK read both streams. */
@@ -78,6 +102,10 @@ flaky_history (ImpStore *base, gint64 user_id, const char *conversation_id, gint
 static void
 flaky_free (ImpStore *base)
 {
+  FlakyStore *self = (FlakyStore *) base;
+
+  g_mutex_clear (&self->gate_lock);
+  g_cond_clear (&self->gate_cond);
   g_free (base);
 }
 
@@ -169,6 +197,8 @@ fixture_set_up (Fixture *f, gconstpointer data)
   f->flaky = g_new0 (FlakyStore, 1);
   f->flaky->parent.vt = &flaky_vtable;
   f->flaky->real = f->store;
+  g_mutex_init (&f->flaky->gate_lock);
+  g_cond_init (&f->flaky->gate_cond);
   f->worker = imp_message_worker_new (&f->config, 1, &f->flaky->parent, f->bus, f->cache, &error);
   g_assert_no_error (error);
   g_assert_nonnull (f->worker);
@@ -495,6 +525,66 @@ test_stored (Fixture *f, gconstpointer data)
 /* The bus redelivers a batch whose commit failed; the dedup key makes a replay of a batch that
  * did commit harmless: same ids and seqs, one row per message, no hole in the streams. */
 static void
+gate_set (FlakyStore *store, gboolean hold)
+{
+  g_mutex_lock (&store->gate_lock);
+  store->hold = hold;
+  g_cond_broadcast (&store->gate_cond);
+  g_mutex_unlock (&store->gate_lock);
+}
+
+/* ACKs and read marks have a thread of their own: an ACK batch stuck in the store (its delivery
+ * record, or the lookups of the delivered notices) does not hold up sends. With one thread the
+ * receipt below would wait for the gate (30 s), past wait_for's deadline (10 s). */
+static void
+test_ack_lane (Fixture *f, gconstpointer data)
+{
+  g_autofree char *first = imp_uuid_new ();
+  g_autofree char *second = imp_uuid_new ();
+  Implus__Bus__AckRecord ack = IMPLUS__BUS__ACK_RECORD__INIT;
+  g_autoptr(GBytes) bytes = NULL;
+  gint64 until = g_get_monotonic_time () + DEADLINE_MS * G_TIME_SPAN_MILLISECOND;
+  gboolean reached;
+  guint recorded;
+  guint8 *buf;
+  gsize size;
+
+  publish_chat (f, "gw1", 10, f->alice, f->bob, first, "one");
+  wait_for (&(Cond) { f, first, "gw1", f->bob, 1 });
+
+  gate_set (f->flaky, TRUE);
+  ack.user_id = f->bob;
+  ack.device_id = (char *) "bob-dev";
+  ack.up_to_seq = 1;
+  size = implus__bus__ack_record__get_packed_size (&ack);
+  buf = g_malloc (size);
+  implus__bus__ack_record__pack (&ack, buf);
+  bytes = g_bytes_new_take (buf, size);
+  g_assert_true (imp_bus_publish (f->bus, IMP_TOPIC_MESSAGE_ACKS, "2", bytes, NULL));
+  g_mutex_lock (&f->flaky->gate_lock);
+  while (f->flaky->held == 0 && g_cond_wait_until (&f->flaky->gate_cond, &f->flaky->gate_lock, until))
+    ;
+  reached = f->flaky->held > 0;
+  g_mutex_unlock (&f->flaky->gate_lock);
+  g_assert_true (reached);   /* the ACK batch is now inside the store, held */
+
+  publish_chat (f, "gw1", 10, f->alice, f->bob, second, "two");
+  wait_for (&(Cond) { f, second, "gw1", f->bob, 2 });
+  g_assert_cmpint (find_receipt (f, second)->seq, ==, 2);
+
+  /* Released, the ACK is recorded. */
+  gate_set (f->flaky, FALSE);
+  until = g_get_monotonic_time () + DEADLINE_MS * G_TIME_SPAN_MILLISECOND;
+  g_mutex_lock (&f->flaky->gate_lock);
+  while (f->flaky->recorded == 0 &&
+         g_cond_wait_until (&f->flaky->gate_cond, &f->flaky->gate_lock, until))
+    ;
+  recorded = f->flaky->recorded;
+  g_mutex_unlock (&f->flaky->gate_lock);
+  g_assert_cmpuint (recorded, ==, 1);
+}
+
+static void
 test_store_unavailable (Fixture *f, gconstpointer data)
 {
   g_autoptr(GPtrArray) ids = g_ptr_array_new_with_free_func (g_free);
@@ -780,6 +870,8 @@ main (int argc, char **argv)
   g_test_add ("/message-worker/refused", Fixture, NULL, fixture_set_up, test_refused,
               fixture_tear_down);
   g_test_add ("/message-worker/stored", Fixture, NULL, fixture_set_up, test_stored,
+              fixture_tear_down);
+  g_test_add ("/message-worker/ack-lane", Fixture, NULL, fixture_set_up, test_ack_lane,
               fixture_tear_down);
   g_test_add ("/message-worker/store-unavailable", Fixture, NULL, fixture_set_up,
               test_store_unavailable, fixture_tear_down);

@@ -350,6 +350,50 @@ test_unread (Fixture *f, gconstpointer data)
   }
 }
 
+/* A one-to-one message's seq in each participant's stream, by its msg id; nobody else's. */
+static void
+test_seq_of (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  gint64 a = add_user (f->store, "alice");
+  gint64 b = add_user (f->store, "bob");
+  gint64 c = add_user (f->store, "carol");
+  ImpChatResult res[4] = { { 0 } };
+  gint64 seq = -1;
+  gboolean found = TRUE;
+
+  send_one (f->store, a, c, "to-carol", &res[0]);   /* alice 1, carol 1 */
+  send_one (f->store, a, b, "one", &res[1]);        /* alice 2, bob 1 */
+  send_one (f->store, b, a, "back", &res[2]);       /* bob 2, alice 3 */
+  send_one (f->store, a, a, "note", &res[3]);       /* alice 4 (to oneself) */
+  for (guint i = 1; i < 3; i++)
+    {
+      gint64 sender = i == 2 ? b : a, recipient = i == 2 ? a : b;
+
+      g_assert_true (imp_store_message_seq_of (f->store, sender, res[i].msg_id, &seq, &found,
+                                               &error));
+      g_assert_no_error (error);
+      g_assert_true (found);
+      g_assert_cmpint (seq, ==, res[i].sender_seq);
+      g_assert_true (imp_store_message_seq_of (f->store, recipient, res[i].msg_id, &seq, &found,
+                                               &error));
+      g_assert_true (found);
+      g_assert_cmpint (seq, ==, res[i].recipient_seq);
+      /* carol is neither side. */
+      g_assert_true (imp_store_message_seq_of (f->store, c, res[i].msg_id, &seq, &found, &error));
+      g_assert_false (found);
+    }
+  g_assert_cmpint (res[1].sender_seq, ==, 2);
+  g_assert_cmpint (res[2].recipient_seq, ==, 3);
+  g_assert_true (imp_store_message_seq_of (f->store, a, res[3].msg_id, &seq, &found, &error));
+  g_assert_true (found);
+  g_assert_cmpint (seq, ==, 4);
+  g_assert_true (imp_store_message_seq_of (f->store, a, 12345, &seq, &found, &error));
+  g_assert_false (found);
+  for (guint i = 0; i < G_N_ELEMENTS (res); i++)
+    imp_chat_result_clear (&res[i]);
+}
+
 static void
 test_self (Fixture *f, gconstpointer data)
 {
@@ -938,6 +982,7 @@ static const Case common_cases[] = {
   { "pull-and-history", test_pull_and_history },
   { "unread", test_unread },
   { "self", test_self },
+  { "seq-of", test_seq_of },
   { "reopen", test_reopen },
   { "threads", test_threads },
   { "tokens", test_tokens },
