@@ -1,8 +1,10 @@
 /* imp-message-worker.c: the message role's bus consumer (DESIGN §2, §3).
  *
- * Two threads, each with its own GMainContext (a "lane"): one for Chat records, one for ACKs
- * and read marks, so a slow ACK batch (its delivered notices read the store) never holds up
- * sends. A batch of Chat records becomes one store transaction; only
+ * One thread with its own GMainContext (a "lane") for Chat records; ACKs and read marks get a
+ * second lane when the store takes writers in parallel (MySQL), so a slow ACK batch (its
+ * delivered notices read the store) never holds up sends. On SQLite (one write lock) they share
+ * the first: a second writer thread there only contends for the lock (measured: p99 at 5,000
+ * msg/s 19-22 ms -> 35-172 ms). A batch of Chat records becomes one store transaction; only
  * after it commits do receipts and pushes go out, so nothing ever describes an uncommitted row.
  * If the store is unavailable the handler returns FALSE and the bus redelivers the same batch
  * later; the store's (sender, client_msg_id) dedup key turns replays into the original receipt.
@@ -44,7 +46,8 @@ struct _ImpMessageWorker {
   /* Owned */
   ImpIdGen              *ids;
   Lane                   chat;           /* conversation-messages */
-  Lane                   acks;           /* message-acks and read-marks */
+  Lane                   acks;           /* message-acks and read-marks (parallel writes) */
+  Lane                  *ack_lane;       /* &acks, or &chat when the store has one writer */
   ImpBusSubscription    *chat_sub;
   ImpBusSubscription    *ack_sub;
   ImpBusSubscription    *read_sub;
@@ -646,7 +649,7 @@ lane_quit (gpointer data)
 
   if (stop->lane == &self->chat && self->chat_sub != NULL)
     imp_bus_unsubscribe (self->bus, g_steal_pointer (&self->chat_sub));
-  if (stop->lane == &self->acks)
+  if (stop->lane == self->ack_lane)
     {
       if (self->ack_sub != NULL)
         imp_bus_unsubscribe (self->bus, g_steal_pointer (&self->ack_sub));
@@ -710,17 +713,20 @@ imp_message_worker_new (const ImpServerConfig *config, guint worker_id, ImpStore
                                       self->chat.context, batch, on_chat_batch, self, NULL, error);
   if (self->chat_sub == NULL)
     return NULL;
+  self->ack_lane = imp_store_parallel_writes (store) ? &self->acks : &self->chat;
   self->ack_sub = imp_bus_subscribe (bus, IMP_TOPIC_MESSAGE_ACKS, WORKER_GROUP,
-                                     self->acks.context, batch, on_ack_batch, self, NULL, error);
+                                     self->ack_lane->context, batch, on_ack_batch, self, NULL,
+                                     error);
   if (self->ack_sub == NULL)
     return NULL;
-  self->read_sub = imp_bus_subscribe (bus, IMP_TOPIC_READ_MARKS, WORKER_GROUP, self->acks.context,
-                                      batch, on_read_batch, self, NULL, error);
+  self->read_sub = imp_bus_subscribe (bus, IMP_TOPIC_READ_MARKS, WORKER_GROUP,
+                                      self->ack_lane->context, batch, on_read_batch, self, NULL,
+                                      error);
   if (self->read_sub == NULL)
     return NULL;
 
   if (!lane_start (&self->chat, "imp-msg-worker", error) ||
-      !lane_start (&self->acks, "imp-msg-acks", error))
+      (self->ack_lane == &self->acks && !lane_start (&self->acks, "imp-msg-acks", error)))
     return NULL;
   return g_steal_pointer (&self);
 }

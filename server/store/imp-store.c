@@ -171,6 +171,13 @@ imp_store_delivery_record_batch (ImpStore *self, const ImpDeliveryRecord *record
 }
 
 gboolean
+imp_store_parallel_writes (ImpStore *self)
+{
+  g_return_val_if_fail (self != NULL, FALSE);
+  return self->vt->parallel_writes;
+}
+
+gboolean
 imp_store_stream_max_seq (ImpStore *self, gint64 user_id, gint64 *out_seq, GError **error)
 {
   g_return_val_if_fail (self != NULL, FALSE);

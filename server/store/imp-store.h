@@ -93,6 +93,9 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (ImpConversationRecord, imp_conversation_record_fr
 
 typedef struct {
   const char *name;
+  /* Writers on several threads make progress together (a server, not one file lock): the
+   * message worker then gives ACKs and read marks a thread of their own. */
+  gboolean    parallel_writes;
   void      (*free) (ImpStore *self);
   gboolean  (*user_create) (ImpStore *self, const char *username, const char *nickname,
                             const char *password_hash, gint64 now_ms, gint64 *out_id, GError **error);
@@ -187,6 +190,8 @@ gboolean   imp_store_conversation_mark_read (ImpStore *self, gint64 user_id,
 gboolean   imp_store_delivery_record (ImpStore *self, gint64 user_id, const char *device_id,
                                       gint64 up_to_seq, GError **error);
 gboolean   imp_store_stream_max_seq (ImpStore *self, gint64 user_id, gint64 *out_seq, GError **error);
+/* See ImpStoreVTable.parallel_writes. */
+gboolean   imp_store_parallel_writes (ImpStore *self);
 /* The seq of one-to-one message msg_id in user_id's own stream, as its sender or recipient, by
  * primary keys (the message, then its send key). *out_found FALSE when user_id is neither, the
  * message is not a one-to-one send, or the store has no generic statements (test wrappers). */

@@ -182,6 +182,7 @@ mysql_free (ImpStore *store)
 
 static const ImpStoreVTable mysql_vtable = {
   .name = "mysql",
+  .parallel_writes = TRUE,
   .free = mysql_free,
   .user_create = mysql_user_create,
   .user_get = mysql_user_get,
