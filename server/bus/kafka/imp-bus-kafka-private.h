@@ -66,6 +66,8 @@ ImpBusSubscription *imp_bus_kafka_sub_new (ImpBusKafka *bus, const char *topic, 
  * group on its own thread. Returns FALSE if sub was already stopped. */
 gboolean            imp_bus_kafka_sub_stop (ImpBusSubscription *sub);
 gboolean            imp_bus_kafka_sub_finished (ImpBusSubscription *sub);
+/* Called by a consumer thread once it has set finished (wakes imp_bus_free's wait). */
+void                imp_bus_kafka_sub_ended (void);
 /* The name in Kafka (prefix included), for log lines. */
 const char         *imp_bus_kafka_sub_topic (ImpBusSubscription *sub);
 /* Joins the consumer thread (after stop) and drops the caller's reference. */

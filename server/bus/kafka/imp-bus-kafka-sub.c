@@ -541,6 +541,7 @@ sub_main (gpointer data)
   rd_kafka_consumer_close (sub->rk);
   g_clear_pointer (&sub->rk, rd_kafka_destroy);
   g_atomic_int_set (&sub->finished, 1);
+  imp_bus_kafka_sub_ended ();
   return NULL;
 }
 

@@ -22,10 +22,53 @@
 #define FLUSH_TIMEOUT_MS   10000
 #define CLOSE_TIMEOUT_MS   10000  /* consumers leaving their groups at shutdown, all together */
 
-/* Consumers that did not close in time, and their buses: still used by their threads, so kept
- * reachable (and never freed) until the process exits. */
+/* Consumer threads signal their end here (imp_bus_kafka_sub_ended), so shutdown waits on a
+ * condition, not a poll. Consumers that did not close in time, and their buses, are kept in
+ * `abandoned`: still used by their threads, so reachable (and never freed) until the process
+ * exits. */
+static GMutex     ended_lock;
+static GCond      ended_cond;
 static GPtrArray *abandoned;
-G_LOCK_DEFINE_STATIC (abandoned);
+
+void
+imp_bus_kafka_sub_ended (void)
+{
+  g_mutex_lock (&ended_lock);
+  g_cond_broadcast (&ended_cond);
+  g_mutex_unlock (&ended_lock);
+}
+
+/* Waits until sub's thread has ended or the deadline passed; TRUE if it ended. */
+static gboolean
+wait_ended (ImpBusSubscription *sub, gint64 deadline)
+{
+  g_mutex_lock (&ended_lock);
+  while (!imp_bus_kafka_sub_finished (sub) &&
+         g_cond_wait_until (&ended_cond, &ended_lock, deadline))
+    ;
+  g_mutex_unlock (&ended_lock);
+  return imp_bus_kafka_sub_finished (sub);
+}
+
+gboolean
+imp_bus_kafka_wait_abandoned (guint timeout_ms)
+{
+  gint64 deadline = g_get_monotonic_time () + timeout_ms * G_TIME_SPAN_MILLISECOND;
+  gboolean all = TRUE;
+
+  g_mutex_lock (&ended_lock);
+  for (guint i = 0; abandoned != NULL && i < abandoned->len; i += 2)
+    {
+      ImpBusSubscription *sub = g_ptr_array_index (abandoned, i);
+
+      while (!imp_bus_kafka_sub_finished (sub) &&
+             g_cond_wait_until (&ended_cond, &ended_lock, deadline))
+        ;
+      all = all && imp_bus_kafka_sub_finished (sub);
+    }
+  g_mutex_unlock (&ended_lock);
+  return all;
+}
 #define MAX_VALUE_BYTES    (1000 * 1000)  /* below the brokers' default message.max.bytes */
 #define MAX_TOPIC_NAME     249            /* Kafka's own limit */
 #define VISIBLE_RETRY_US   (50 * 1000)
@@ -466,24 +509,22 @@ join_closing (ImpBusKafka *bus, GPtrArray *closing)
     {
       ImpBusSubscription *sub = g_ptr_array_index (closing, i);
 
-      /* No event to wait on (the thread ends inside librdkafka's close): poll the flag. */
-      while (!imp_bus_kafka_sub_finished (sub) && g_get_monotonic_time () < deadline)
-        g_usleep (10 * 1000);
-      if (imp_bus_kafka_sub_finished (sub))
-        imp_bus_kafka_sub_join (sub);
-      else
+      if (wait_ended (sub, deadline))
         {
-          g_warning ("bus: a consumer of %s did not leave its group within %u ms; left to the "
-                     "process exit (its unhandled records go to the next owner)",
-                     imp_bus_kafka_sub_topic (sub), bus->close_timeout_ms);
-          G_LOCK (abandoned);
-          if (abandoned == NULL)
-            abandoned = g_ptr_array_new ();
-          g_ptr_array_add (abandoned, sub);
-          if (stuck++ == 0)
-            g_ptr_array_add (abandoned, bus);
-          G_UNLOCK (abandoned);
+          imp_bus_kafka_sub_join (sub);
+          continue;
         }
+      g_warning ("bus: a consumer of %s did not leave its group within %u ms; left to the "
+                 "process exit (its unhandled records go to the next owner)",
+                 imp_bus_kafka_sub_topic (sub), bus->close_timeout_ms);
+      /* Pairs (consumer, its bus): see imp_bus_kafka_wait_abandoned. */
+      g_mutex_lock (&ended_lock);
+      if (abandoned == NULL)
+        abandoned = g_ptr_array_new ();
+      g_ptr_array_add (abandoned, sub);
+      g_ptr_array_add (abandoned, bus);
+      g_mutex_unlock (&ended_lock);
+      stuck++;
     }
   return stuck;
 }
@@ -523,15 +564,15 @@ kafka_free (ImpBus *base)
   if (rd_kafka_flush (bus->producer, FLUSH_TIMEOUT_MS) != RD_KAFKA_RESP_ERR_NO_ERROR)
     g_message ("bus: %d records were still unacknowledged at shutdown",
                rd_kafka_outq_len (bus->producer));
-  rd_kafka_destroy (bus->producer);
-
   imp_bus_kafka_get_stats (base, &stats);
   g_debug ("bus: kafka: %" G_GUINT64_FORMAT " published, %" G_GUINT64_FORMAT " undelivered, %"
            G_GUINT64_FORMAT " dead letters", stats.published, stats.delivery_failures,
            stats.dead_letters);
-  /* A consumer still closing points at the bus: it stays allocated for the process exit. */
+  /* A consumer still closing points at the bus, and may still use its producer (a dead letter's
+   * topic): both stay for the process exit. */
   if (stuck > 0)
     return;
+  rd_kafka_destroy (bus->producer);
   g_hash_table_unref (bus->ready_topics);
   g_ptr_array_unref (bus->subs);
   g_ptr_array_unref (bus->closing);

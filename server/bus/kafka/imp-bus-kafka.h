@@ -22,5 +22,8 @@ void imp_bus_kafka_get_stats (ImpBus *bus, ImpBusKafkaStats *stats);
 void imp_bus_kafka_set_outage_max (ImpBus *bus, guint ms);
 /* How long imp_bus_free waits for the consumers to leave their groups (default 10 s); tests. */
 void imp_bus_kafka_set_close_timeout (ImpBus *bus, guint ms);
+/* Tests: waits until every consumer left running by a timed-out close has ended (TRUE), or
+ * timeout_ms passed (FALSE). */
+gboolean imp_bus_kafka_wait_abandoned (guint timeout_ms);
 
 G_END_DECLS
