@@ -85,8 +85,15 @@ imp_message_seq_in_stream (ImpStore *store, gint64 user_id, const char *conv_id,
   gint64 before = 0;
 
   /* By primary keys: one short query (the history scan below read up to 256 rows with their
-   * content, per sender told, and was the message role's largest MariaDB load after sends). */
-  if (imp_store_message_seq_of (store, user_id, msg_id, out_seq, &found, &lookup_error) && found)
+   * content, per sender told, and was the message role's largest MariaDB load after sends).
+   * A store error ends it here: the scan would only fail again. */
+  if (!imp_store_message_seq_of (store, user_id, msg_id, out_seq, &found, &lookup_error))
+    {
+      g_message ("message role: seq lookup for user %" G_GINT64_FORMAT " failed: %s", user_id,
+                 lookup_error->message);
+      return FALSE;
+    }
+  if (found)
     return TRUE;
   /* Both participants' rows of a message share its msg_id. The message asked about is almost
    * always among the newest (it was just read or just delivered), so a few pages suffice; an

@@ -51,7 +51,7 @@ struct _ImpMessageWorker {
   ImpBusSubscription    *chat_sub;
   ImpBusSubscription    *ack_sub;
   ImpBusSubscription    *read_sub;
-  gint                   bad_records;    /* atomic: both lanes count */
+  gsize                  bad_records;    /* atomic: both lanes count */
   /* Chat lane only */
   GPtrArray             *gateways;       /* ImpGatewayInfo: the live registry, cached */
   gint64                 gateways_us;    /* when it was read */
@@ -72,13 +72,13 @@ typedef struct {
 static void
 note_bad_record (ImpMessageWorker *self, const char *topic, const char *why)
 {
-  gint before = g_atomic_int_add (&self->bad_records, 1);
+  gsize before = (gsize) g_atomic_pointer_add (&self->bad_records, 1);
 
   /* Once loudly, then quietly: a flood of garbage must not flood the log. Never the content. */
   if (before == 0)
     g_warning ("message worker: dropping a bad record on %s (%s); further ones are counted", topic, why);
   else
-    g_debug ("message worker: bad record %d on %s (%s)", before + 1, topic, why);
+    g_debug ("message worker: bad record %" G_GSIZE_FORMAT " on %s (%s)", before + 1, topic, why);
 }
 
 static void
@@ -639,23 +639,29 @@ typedef struct {
   Lane             *lane;
 } LaneStop;
 
+/* Unsubscribes what lane serves (NULL: everything). On the lane's own thread, or when no thread
+ * iterates its context. */
+static void
+unsubscribe (ImpMessageWorker *self, Lane *lane)
+{
+  if ((lane == NULL || lane == &self->chat) && self->chat_sub != NULL)
+    imp_bus_unsubscribe (self->bus, g_steal_pointer (&self->chat_sub));
+  if (lane != NULL && lane != self->ack_lane)
+    return;
+  if (self->ack_sub != NULL)
+    imp_bus_unsubscribe (self->bus, g_steal_pointer (&self->ack_sub));
+  if (self->read_sub != NULL)
+    imp_bus_unsubscribe (self->bus, g_steal_pointer (&self->read_sub));
+}
+
 /* On the lane's thread: its subscriptions are unsubscribed on their own context, as the bus
  * asks, then the loop ends. */
 static gboolean
 lane_quit (gpointer data)
 {
   LaneStop *stop = data;
-  ImpMessageWorker *self = stop->self;
 
-  if (stop->lane == &self->chat && self->chat_sub != NULL)
-    imp_bus_unsubscribe (self->bus, g_steal_pointer (&self->chat_sub));
-  if (stop->lane == self->ack_lane)
-    {
-      if (self->ack_sub != NULL)
-        imp_bus_unsubscribe (self->bus, g_steal_pointer (&self->ack_sub));
-      if (self->read_sub != NULL)
-        imp_bus_unsubscribe (self->bus, g_steal_pointer (&self->read_sub));
-    }
+  unsubscribe (stop->self, stop->lane);
   g_main_loop_quit (stop->lane->loop);
   return G_SOURCE_REMOVE;
 }
@@ -740,12 +746,7 @@ imp_message_worker_free (ImpMessageWorker *self)
   lane_stop (self, &self->acks);
   /* Without threads nobody iterates the contexts: unsubscribing from here is safe (a failed
    * new () may have subscribed before its threads ran). */
-  if (self->chat_sub != NULL)
-    imp_bus_unsubscribe (self->bus, g_steal_pointer (&self->chat_sub));
-  if (self->ack_sub != NULL)
-    imp_bus_unsubscribe (self->bus, g_steal_pointer (&self->ack_sub));
-  if (self->read_sub != NULL)
-    imp_bus_unsubscribe (self->bus, g_steal_pointer (&self->read_sub));
+  unsubscribe (self, NULL);
   g_clear_pointer (&self->ids, imp_id_gen_free);
   g_clear_pointer (&self->gateways, g_ptr_array_unref);
   g_clear_pointer (&self->gateways_known, g_ptr_array_unref);

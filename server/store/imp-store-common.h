@@ -58,7 +58,7 @@ imp_store_page_limit (guint limit)
 #define IMP_STORE_SQL_SEQ_OF \
   "SELECT CASE WHEN d.sender_id = ?2 THEN d.sender_seq WHEN m.to_id = ?2 THEN d.recipient_seq " \
   "ELSE 0 END FROM message m JOIN send_dedup d " \
-  "ON d.sender_id = m.sender_id AND d.client_msg_id = m.client_msg_id " \
+  "ON d.sender_id = m.sender_id AND d.client_msg_id = m.client_msg_id AND d.msg_id = m.msg_id " \
   "WHERE m.msg_id = ?1 AND m.msg_type = 1"
 #define IMP_STORE_SQL_SEQ_GET "SELECT seq FROM user_seq WHERE user_id = ?1"
 #define IMP_STORE_SQL_MESSAGE_INSERT \

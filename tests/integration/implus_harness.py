@@ -201,7 +201,8 @@ def dump_stacks(pid, name):
                              timeout=60).stdout
     except (subprocess.TimeoutExpired, OSError) as e:
         out = "gdb failed: %s" % e
-    log("%s did not stop in time; its threads:\n%s" % (name, out))
+    # Attaching needs ptrace rights (root, or kernel.yama.ptrace_scope 0); else gdb says so here.
+    log("%s did not stop in time; its threads (gdb -p %d):\n%s" % (name, pid, out))
 
 class Server:
     """One implus-server process (embedded deployment, roles all)."""

@@ -109,17 +109,19 @@ flaky_free (ImpStore *base)
   g_free (base);
 }
 
-/* Parallel writes: the worker gives ACKs their own thread, as on MySQL (test_ack_lane); the
- * other cases hold either way. */
-static const ImpStoreVTable flaky_vtable = {
-  .name = "flaky",
-  .parallel_writes = TRUE,
-  .free = flaky_free,
-  .chat_commit = flaky_chat_commit,
-  .delivery_record = flaky_delivery_record,
-  .stream_pull = flaky_stream_pull,
-  .conversation_history = flaky_history,
-};
+#define FLAKY_OPS \
+  .name = "flaky", \
+  .free = flaky_free, \
+  .chat_commit = flaky_chat_commit, \
+  .delivery_record = flaky_delivery_record, \
+  .stream_pull = flaky_stream_pull, \
+  .conversation_history = flaky_history
+
+/* Parallel writes: the worker gives ACKs their own thread, as on MySQL (test_ack_lane). With one
+ * writer (SQLite) they share the chat thread: the cases with fixture data ONE_WRITER. */
+static const ImpStoreVTable flaky_vtable = { FLAKY_OPS, .parallel_writes = TRUE };
+static const ImpStoreVTable flaky_vtable_one_writer = { FLAKY_OPS, .parallel_writes = FALSE };
+#define ONE_WRITER GINT_TO_POINTER (1)
 
 typedef struct {
   char               *dir;
@@ -198,7 +200,7 @@ fixture_set_up (Fixture *f, gconstpointer data)
   f->sub_gw2 = imp_bus_subscribe (f->bus, topic2, NULL, NULL, 64, on_push_topic, f, NULL, &error);
   g_assert_no_error (error);
   f->flaky = g_new0 (FlakyStore, 1);
-  f->flaky->parent.vt = &flaky_vtable;
+  f->flaky->parent.vt = data == ONE_WRITER ? &flaky_vtable_one_writer : &flaky_vtable;
   f->flaky->real = f->store;
   g_mutex_init (&f->flaky->gate_lock);
   g_cond_init (&f->flaky->gate_cond);
@@ -496,15 +498,46 @@ test_refused (Fixture *f, gconstpointer data)
 }
 
 static void
+publish_ack (Fixture *f, gint64 user, const char *device, gint64 up_to_seq)
+{
+  Implus__Bus__AckRecord ack = IMPLUS__BUS__ACK_RECORD__INIT;
+  g_autoptr(GBytes) bytes = NULL;
+  char key[24];
+  gsize size;
+  guint8 *buf;
+
+  ack.user_id = user;
+  ack.device_id = (char *) device;
+  ack.up_to_seq = up_to_seq;
+  size = implus__bus__ack_record__get_packed_size (&ack);
+  buf = g_malloc (size);
+  implus__bus__ack_record__pack (&ack, buf);
+  bytes = g_bytes_new_take (buf, size);
+  g_snprintf (key, sizeof key, "%" G_GINT64_FORMAT, user);
+  g_assert_true (imp_bus_publish (f->bus, IMP_TOPIC_MESSAGE_ACKS, key, bytes, NULL));
+}
+
+/* Waits (DEADLINE_MS) until *counter, one of the gate's, is above 0; FALSE if it never was. */
+static gboolean
+gate_wait (FlakyStore *store, guint *counter)
+{
+  gint64 until = g_get_monotonic_time () + DEADLINE_MS * G_TIME_SPAN_MILLISECOND;
+  gboolean reached;
+
+  g_mutex_lock (&store->gate_lock);
+  while (*counter == 0 && g_cond_wait_until (&store->gate_cond, &store->gate_lock, until))
+    ;
+  reached = *counter > 0;
+  g_mutex_unlock (&store->gate_lock);
+  return reached;
+}
+
+static void
 test_stored (Fixture *f, gconstpointer data)
 {
   g_autofree char *id = imp_uuid_new ();
   g_autoptr(GPtrArray) rows = NULL;
   g_autoptr(GError) error = NULL;
-  Implus__Bus__AckRecord ack = IMPLUS__BUS__ACK_RECORD__INIT;
-  g_autoptr(GBytes) bytes = NULL;
-  guint8 *buf;
-  gsize size;
 
   publish_chat (f, "gw1", 10, f->alice, f->bob, id, "kept");
   wait_for (&(Cond) { f, id, "gw1", f->bob, 1 });
@@ -514,19 +547,11 @@ test_stored (Fixture *f, gconstpointer data)
   g_assert_cmpuint (rows->len, ==, 1);
   g_assert_cmpstr (((ImpMessageRecord *) g_ptr_array_index (rows, 0))->content, ==, "kept");
 
-  /* An ACK record is consumed without trouble (delivery state is the store's to test). */
-  ack.user_id = f->bob;
-  ack.device_id = (char *) "bob-dev";
-  ack.up_to_seq = 1;
-  size = implus__bus__ack_record__get_packed_size (&ack);
-  buf = g_malloc (size);
-  implus__bus__ack_record__pack (&ack, buf);
-  bytes = g_bytes_new_take (buf, size);
-  g_assert_true (imp_bus_publish (f->bus, IMP_TOPIC_MESSAGE_ACKS, "2", bytes, NULL));
+  /* The ACK reaches the store (on either thread layout). */
+  publish_ack (f, f->bob, "bob-dev", 1);
+  g_assert_true (gate_wait (f->flaky, &f->flaky->recorded));
 }
 
-/* The bus redelivers a batch whose commit failed; the dedup key makes a replay of a batch that
- * did commit harmless: same ids and seqs, one row per message, no hole in the streams. */
 static void
 gate_set (FlakyStore *store, gboolean hold)
 {
@@ -538,39 +563,20 @@ gate_set (FlakyStore *store, gboolean hold)
 
 /* On a store with parallel writes, ACKs and read marks have a thread of their own: an ACK batch
  * stuck in the store (its delivery record, or the lookups of the delivered notices) does not
- * hold up sends. With one thread the
- * receipt below would wait for the gate (30 s), past wait_for's deadline (10 s). */
+ * hold up sends. With one thread the receipt below would wait for the gate (30 s), past
+ * wait_for's deadline (10 s). */
 static void
 test_ack_lane (Fixture *f, gconstpointer data)
 {
   g_autofree char *first = imp_uuid_new ();
   g_autofree char *second = imp_uuid_new ();
-  Implus__Bus__AckRecord ack = IMPLUS__BUS__ACK_RECORD__INIT;
-  g_autoptr(GBytes) bytes = NULL;
-  gint64 until = g_get_monotonic_time () + DEADLINE_MS * G_TIME_SPAN_MILLISECOND;
-  gboolean reached;
-  guint recorded;
-  guint8 *buf;
-  gsize size;
 
   publish_chat (f, "gw1", 10, f->alice, f->bob, first, "one");
   wait_for (&(Cond) { f, first, "gw1", f->bob, 1 });
 
   gate_set (f->flaky, TRUE);
-  ack.user_id = f->bob;
-  ack.device_id = (char *) "bob-dev";
-  ack.up_to_seq = 1;
-  size = implus__bus__ack_record__get_packed_size (&ack);
-  buf = g_malloc (size);
-  implus__bus__ack_record__pack (&ack, buf);
-  bytes = g_bytes_new_take (buf, size);
-  g_assert_true (imp_bus_publish (f->bus, IMP_TOPIC_MESSAGE_ACKS, "2", bytes, NULL));
-  g_mutex_lock (&f->flaky->gate_lock);
-  while (f->flaky->held == 0 && g_cond_wait_until (&f->flaky->gate_cond, &f->flaky->gate_lock, until))
-    ;
-  reached = f->flaky->held > 0;
-  g_mutex_unlock (&f->flaky->gate_lock);
-  g_assert_true (reached);   /* the ACK batch is now inside the store, held */
+  publish_ack (f, f->bob, "bob-dev", 1);
+  g_assert_true (gate_wait (f->flaky, &f->flaky->held));  /* the ACK batch is in the store, held */
 
   publish_chat (f, "gw1", 10, f->alice, f->bob, second, "two");
   wait_for (&(Cond) { f, second, "gw1", f->bob, 2 });
@@ -578,16 +584,12 @@ test_ack_lane (Fixture *f, gconstpointer data)
 
   /* Released, the ACK is recorded. */
   gate_set (f->flaky, FALSE);
-  until = g_get_monotonic_time () + DEADLINE_MS * G_TIME_SPAN_MILLISECOND;
-  g_mutex_lock (&f->flaky->gate_lock);
-  while (f->flaky->recorded == 0 &&
-         g_cond_wait_until (&f->flaky->gate_cond, &f->flaky->gate_lock, until))
-    ;
-  recorded = f->flaky->recorded;
-  g_mutex_unlock (&f->flaky->gate_lock);
-  g_assert_cmpuint (recorded, ==, 1);
+  g_assert_true (gate_wait (f->flaky, &f->flaky->recorded));
+  g_assert_cmpuint (f->flaky->recorded, ==, 1);
 }
 
+/* The bus redelivers a batch whose commit failed; the dedup key makes a replay of a batch that
+ * did commit harmless: same ids and seqs, one row per message, no hole in the streams. */
 static void
 test_store_unavailable (Fixture *f, gconstpointer data)
 {
@@ -877,6 +879,11 @@ main (int argc, char **argv)
               fixture_tear_down);
   g_test_add ("/message-worker/ack-lane", Fixture, NULL, fixture_set_up, test_ack_lane,
               fixture_tear_down);
+  /* One writer (SQLite): ACKs on the chat thread, and the teardown unsubscribes them there. */
+  g_test_add ("/message-worker/one-writer/flow", Fixture, ONE_WRITER, fixture_set_up, test_flow,
+              fixture_tear_down);
+  g_test_add ("/message-worker/one-writer/stored", Fixture, ONE_WRITER, fixture_set_up,
+              test_stored, fixture_tear_down);
   g_test_add ("/message-worker/store-unavailable", Fixture, NULL, fixture_set_up,
               test_store_unavailable, fixture_tear_down);
   g_test_add ("/message-worker/unknown-presence", Fixture, NULL, fixture_set_up,

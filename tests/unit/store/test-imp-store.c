@@ -390,6 +390,18 @@ test_seq_of (Fixture *f, gconstpointer data)
   g_assert_cmpint (seq, ==, 4);
   g_assert_true (imp_store_message_seq_of (f->store, a, 12345, &seq, &found, &error));
   g_assert_false (found);
+  /* A group message is in no user stream: not found, for its sender either. */
+  {
+    g_autoptr(ImpIdGen) ids = imp_id_gen_new (3);
+    g_autoptr(ImpGroupChange) change = imp_store_group_create (f->store, a, "G", &b, 1, 10, ids,
+                                                               1000, &error);
+    gint64 group_msg;
+
+    g_assert_no_error (error);
+    group_msg = ((ImpMessageRecord *) change->messages->pdata[0])->msg_id;
+    g_assert_true (imp_store_message_seq_of (f->store, a, group_msg, &seq, &found, &error));
+    g_assert_false (found);
+  }
   for (guint i = 0; i < G_N_ELEMENTS (res); i++)
     imp_chat_result_clear (&res[i]);
 }
