@@ -5,7 +5,7 @@
 #include <sqlite3.h>
 #include "imp-mirror-index.h"
 #include "imp-convid.h"
-#include "imp-error.h"
+#include "imp-sqlite-db.h"
 
 struct _ImpMirrorIndex
 {
@@ -19,6 +19,10 @@ struct _ImpMirrorIndex
 };
 
 G_DEFINE_FINAL_TYPE (ImpMirrorIndex, imp_mirror_index, G_TYPE_OBJECT)
+
+#define WHO "mirror index"  /* prefix of warnings and error messages */
+#define step_int64 imp_sqlite_db_step_int64
+#define col_strdup imp_sqlite_db_col_strdup
 
 /* The mirror's messages and outbox tables exist already (ImpMirror created them). */
 static const char *schema =
@@ -74,9 +78,7 @@ imp_mirror_index_finalize (GObject *object)
 {
   ImpMirrorIndex *self = IMP_MIRROR_INDEX (object);
 
-  g_clear_pointer (&self->stmts, g_hash_table_unref);
-  if (self->db != NULL)
-    sqlite3_close (self->db);
+  imp_sqlite_db_clear (&self->db, &self->stmts);
   G_OBJECT_CLASS (imp_mirror_index_parent_class)->finalize (object);
 }
 
@@ -87,83 +89,37 @@ imp_mirror_index_class_init (ImpMirrorIndexClass *klass)
 }
 
 static void
-finalize_stmt (gpointer st)
-{
-  sqlite3_finalize (st);
-}
-
-static void
 imp_mirror_index_init (ImpMirrorIndex *self)
 {
-  self->stmts = g_hash_table_new_full (g_direct_hash, g_direct_equal, NULL, finalize_stmt);
+  self->stmts = imp_sqlite_db_stmts_new ();
 }
 
 static sqlite3_stmt *
 stmt (ImpMirrorIndex *self, const char *sql)
 {
-  sqlite3_stmt *st = g_hash_table_lookup (self->stmts, sql);
-
-  if (st == NULL)
-    {
-      if (sqlite3_prepare_v2 (self->db, sql, -1, &st, NULL) != SQLITE_OK)
-        {
-          g_warning ("mirror index: cannot prepare statement: %s", sqlite3_errmsg (self->db));
-          return NULL;
-        }
-      g_hash_table_insert (self->stmts, (gpointer) sql, st);
-    }
-  sqlite3_reset (st);
-  sqlite3_clear_bindings (st);
-  return st;
-}
-
-static gint64
-step_int64 (sqlite3_stmt *st)
-{
-  gint64 v;
-
-  if (st == NULL)
-    return 0;
-  v = sqlite3_step (st) == SQLITE_ROW ? sqlite3_column_int64 (st, 0) : 0;
-  sqlite3_reset (st);
-  return v;
-}
-
-static char *
-col_strdup (sqlite3_stmt *st, int col)
-{
-  const unsigned char *s = sqlite3_column_text (st, col);
-  return s ? g_strdup ((const char *) s) : NULL;
+  return imp_sqlite_db_stmt (self->db, self->stmts, sql, G_LOG_DOMAIN, WHO);
 }
 
 ImpMirrorIndex *
 imp_mirror_index_open (const char *path, gint64 user_id, GError **error)
 {
   g_autoptr(ImpMirrorIndex) self = g_object_new (IMP_TYPE_MIRROR_INDEX, NULL);
-  char *msg = NULL;
   gboolean fresh, gfresh;
 
   g_return_val_if_fail (path != NULL, NULL);
   self->user_id = user_id;
-  if (sqlite3_open_v2 (path, &self->db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK)
-    {
-      g_set_error (error, IMP_ERROR, IMP_ERROR_INTERNAL, "mirror index: %s", sqlite3_errmsg (self->db));
-      return NULL;
-    }
-  sqlite3_busy_timeout (self->db, 5000);
+  self->db = imp_sqlite_db_open (path, SQLITE_OPEN_READWRITE, WHO, error);
+  if (self->db == NULL)
+    return NULL;
   fresh = step_int64 (stmt (self, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'messages_fts'")) == 0;
   gfresh = step_int64 (stmt (self, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'group_messages_fts'")) == 0;
-  if (sqlite3_exec (self->db, schema, NULL, NULL, &msg) != SQLITE_OK
+  if (!imp_sqlite_db_exec (self->db, schema, WHO, error)
       /* Messages stored before the index existed. */
-      || (fresh && sqlite3_exec (self->db, "INSERT INTO messages_fts (messages_fts) VALUES ('rebuild')",
-                                 NULL, NULL, &msg) != SQLITE_OK)
-      || (gfresh && sqlite3_exec (self->db, "INSERT INTO group_messages_fts (group_messages_fts) VALUES ('rebuild')",
-                                  NULL, NULL, &msg) != SQLITE_OK))
-    {
-      g_set_error (error, IMP_ERROR, IMP_ERROR_INTERNAL, "mirror index: %s", msg ? msg : "error");
-      sqlite3_free (msg);
-      return NULL;
-    }
+      || (fresh && !imp_sqlite_db_exec (self->db, "INSERT INTO messages_fts (messages_fts) VALUES ('rebuild')",
+                                        WHO, error))
+      || (gfresh && !imp_sqlite_db_exec (self->db, "INSERT INTO group_messages_fts (group_messages_fts) "
+                                         "VALUES ('rebuild')", WHO, error)))
+    return NULL;
   return g_steal_pointer (&self);
 }
 

@@ -3,7 +3,7 @@
 
 #include <sqlite3.h>
 #include "imp-mirror-private.h"
-#include "imp-error.h"
+#include "imp-sqlite-db.h"
 
 /* Short local names for the helpers shared with imp-mirror-group.c. */
 #define stmt imp_mirror_stmt
@@ -13,6 +13,7 @@
 #define step_string imp_mirror_step_string
 #define step_int64 imp_mirror_step_int64
 
+#define WHO "mirror"  /* prefix of warnings and error messages */
 
 G_DEFINE_FINAL_TYPE (ImpMirror, imp_mirror, G_TYPE_OBJECT)
 
@@ -89,9 +90,7 @@ imp_mirror_finalize (GObject *object)
 {
   ImpMirror *self = IMP_MIRROR (object);
 
-  g_clear_pointer (&self->stmts, g_hash_table_unref);
-  if (self->db != NULL)
-    sqlite3_close (self->db);
+  imp_sqlite_db_clear (&self->db, &self->stmts);
   g_free (self->path);
   G_OBJECT_CLASS (imp_mirror_parent_class)->finalize (object);
 }
@@ -103,82 +102,46 @@ imp_mirror_class_init (ImpMirrorClass *klass)
 }
 
 static void
-finalize_stmt (gpointer st)
-{
-  sqlite3_finalize (st);
-}
-
-static void
 imp_mirror_init (ImpMirror *self)
 {
-  self->stmts = g_hash_table_new_full (g_direct_hash, g_direct_equal, NULL, finalize_stmt);
+  self->stmts = imp_sqlite_db_stmts_new ();
 }
 
-/* A cached, reset statement for a static SQL string; NULL (logged) on a prepare error. */
+/* The helpers imp-mirror-private.h declares for imp-mirror-group.c, over imp-sqlite-db. */
 sqlite3_stmt *
 imp_mirror_stmt (ImpMirror *self, const char *sql)
 {
-  sqlite3_stmt *st = g_hash_table_lookup (self->stmts, sql);
-
-  if (st == NULL)
-    {
-      if (sqlite3_prepare_v2 (self->db, sql, -1, &st, NULL) != SQLITE_OK)
-        {
-          g_warning ("mirror: cannot prepare statement: %s", sqlite3_errmsg (self->db));
-          return NULL;
-        }
-      g_hash_table_insert (self->stmts, (gpointer) sql, st);
-    }
-  sqlite3_reset (st);
-  sqlite3_clear_bindings (st);
-  return st;
+  return imp_sqlite_db_stmt (self->db, self->stmts, sql, G_LOG_DOMAIN, WHO);
 }
 
 gboolean
 imp_mirror_set_db_error (ImpMirror *self, GError **error)
 {
-  g_set_error (error, IMP_ERROR, IMP_ERROR_INTERNAL, "mirror: %s", sqlite3_errmsg (self->db));
-  return FALSE;
+  return imp_sqlite_db_set_error (self->db, WHO, error);
 }
 
 gboolean
 imp_mirror_exec (ImpMirror *self, const char *sql, GError **error)
 {
-  char *msg = NULL;
-
-  if (sqlite3_exec (self->db, sql, NULL, NULL, &msg) != SQLITE_OK)
-    {
-      g_set_error (error, IMP_ERROR, IMP_ERROR_INTERNAL, "mirror: %s", msg ? msg : "error");
-      sqlite3_free (msg);
-      return FALSE;
-    }
-  return TRUE;
+  return imp_sqlite_db_exec (self->db, sql, WHO, error);
 }
 
 char *
 imp_mirror_col_strdup (sqlite3_stmt *st, int col)
 {
-  const unsigned char *s = sqlite3_column_text (st, col);
-  return s ? g_strdup ((const char *) s) : NULL;
+  return imp_sqlite_db_col_strdup (st, col);
 }
 
-/* One-value reads; the reset ends the statement's read transaction at once. */
 char *
 imp_mirror_step_string (sqlite3_stmt *st)
 {
-  char *v = sqlite3_step (st) == SQLITE_ROW ? col_strdup (st, 0) : NULL;
-
-  sqlite3_reset (st);
-  return v;
+  return imp_sqlite_db_step_string (st);
 }
 
 gint64
 imp_mirror_step_int64 (sqlite3_stmt *st)
 {
-  gint64 v = sqlite3_step (st) == SQLITE_ROW ? sqlite3_column_int64 (st, 0) : 0;
-
-  sqlite3_reset (st);
-  return v;
+  return imp_sqlite_db_step_int64 (st);
 }
 
 ImpMirror *
@@ -189,12 +152,9 @@ imp_mirror_open (const char *path, GError **error)
 
   g_return_val_if_fail (path != NULL, NULL);
   self->path = g_strdup (path);
-  if (sqlite3_open_v2 (path, &self->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK)
-    {
-      set_db_error (self, error);
-      return NULL;
-    }
-  sqlite3_busy_timeout (self->db, 5000);
+  self->db = imp_sqlite_db_open (path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, WHO, error);
+  if (self->db == NULL)
+    return NULL;
   if (!exec (self, schema, error))
     return NULL;
   if (step_int64 (stmt (self, "PRAGMA user_version")) < 1)
