@@ -46,6 +46,9 @@ struct _ImpCache {
 };
 
 ImpCache *imp_cache_memory_new (void);
+/* Tests: moves the memory cache's clocks forward by ms, so TTLs lapse without waiting. Only for
+ * a cache from imp_cache_memory_new (). */
+void      imp_cache_memory_advance (ImpCache *cache, gint64 ms);
 #ifdef IMPLUS_HAVE_REDIS
 /* Redis (hiredis) backend: keys start with key_prefix (NULL: "implus:"). Fails only for bad
  * arguments; an unreachable Redis is retried in the background (docs/cache.md). */

@@ -24,6 +24,7 @@ typedef struct {
   GHashTable *revoked;    /* char * token id -> gint64 * (unix s) */
   GHashTable *gateways;   /* char * gateway id -> ImpGatewayInfo (expires_ms: unix ms) */
   guint       writes;
+  gint64      skew_us;    /* added to both clocks (imp_cache_memory_advance, tests) */
 } ImpCacheMemory;
 
 static void
@@ -39,10 +40,23 @@ int64_dup (gint64 v)
   return g_memdup2 (&v, sizeof v);
 }
 
+/* The clocks, under the lock: monotonic for expiry, wall for what clients are shown. */
 static gint64
-mono_us (void)
+mono_us (ImpCacheMemory *self)
 {
-  return g_get_monotonic_time ();
+  return g_get_monotonic_time () + self->skew_us;
+}
+
+static gint64
+now_ms (ImpCacheMemory *self)
+{
+  return imp_now_ms () + self->skew_us / 1000;
+}
+
+static gint64
+now_s (ImpCacheMemory *self)
+{
+  return imp_now_s () + self->skew_us / G_USEC_PER_SEC;
 }
 
 static void
@@ -73,7 +87,7 @@ presence_prune_locked (ImpCacheMemory *self, gint64 user_id, gint64 now_mono)
     return list;
   /* Gone by expiry: it was last seen when its last entry expired. */
   if (last_expiry > 0)
-    set_last_seen_locked (self, user_id, imp_now_ms () - (now_mono - last_expiry) / 1000);
+    set_last_seen_locked (self, user_id, now_ms (self) - (now_mono - last_expiry) / 1000);
   g_hash_table_remove (self->presence, &user_id);
   return NULL;
 }
@@ -81,8 +95,8 @@ presence_prune_locked (ImpCacheMemory *self, gint64 user_id, gint64 now_mono)
 static void
 sweep_locked (ImpCacheMemory *self)
 {
-  gint64 now_mono = mono_us ();
-  gint64 now_s = imp_now_s ();
+  gint64 now_mono = mono_us (self);
+  gint64 now_wall_s = now_s (self);
   g_autoptr(GArray) users = g_array_new (FALSE, FALSE, sizeof (gint64));
   GHashTableIter iter;
   gpointer key, value;
@@ -95,7 +109,7 @@ sweep_locked (ImpCacheMemory *self)
 
   g_hash_table_iter_init (&iter, self->revoked);
   while (g_hash_table_iter_next (&iter, &key, &value))
-    if (*(gint64 *) value <= now_s)
+    if (*(gint64 *) value <= now_wall_s)
       g_hash_table_iter_remove (&iter);
 }
 
@@ -111,11 +125,12 @@ memory_presence_add (ImpCache *base, gint64 user_id, const char *gateway_id, gui
                      gint64 ttl_ms)
 {
   ImpCacheMemory *self = (ImpCacheMemory *) base;
-  gint64 now_mono = mono_us ();
   GPtrArray *list;
   PresenceEntry *entry = NULL;
+  gint64 now_mono;
 
   g_mutex_lock (&self->lock);
+  now_mono = mono_us (self);
   list = presence_prune_locked (self, user_id, now_mono);
   if (list == NULL)
     {
@@ -151,7 +166,7 @@ memory_presence_remove (ImpCache *base, gint64 user_id, const char *gateway_id, 
   GPtrArray *list;
 
   g_mutex_lock (&self->lock);
-  list = presence_prune_locked (self, user_id, mono_us ());
+  list = presence_prune_locked (self, user_id, mono_us (self));
   for (guint i = 0; list != NULL && i < list->len; i++)
     {
       PresenceEntry *e = g_ptr_array_index (list, i);
@@ -159,7 +174,7 @@ memory_presence_remove (ImpCache *base, gint64 user_id, const char *gateway_id, 
       if (e->conn_id != conn_id || !g_str_equal (e->gateway_id, gateway_id))
         continue;
       g_ptr_array_remove_index_fast (list, i);
-      set_last_seen_locked (self, user_id, imp_now_ms ());
+      set_last_seen_locked (self, user_id, now_ms (self));
       if (list->len == 0)
         g_hash_table_remove (self->presence, &user_id);
       break;
@@ -177,7 +192,7 @@ memory_presence_gateways (ImpCache *base, gint64 user_id)
   GPtrArray *list;
 
   g_mutex_lock (&self->lock);
-  list = presence_prune_locked (self, user_id, mono_us ());
+  list = presence_prune_locked (self, user_id, mono_us (self));
   for (guint i = 0; list != NULL && i < list->len; i++)
     {
       PresenceEntry *e = g_ptr_array_index (list, i);
@@ -198,8 +213,8 @@ memory_presence_last_seen (ImpCache *base, gint64 user_id, gint64 *out_ms)
   gint64 when = 0;
 
   g_mutex_lock (&self->lock);
-  if (presence_prune_locked (self, user_id, mono_us ()) != NULL)
-    when = imp_now_ms ();
+  if (presence_prune_locked (self, user_id, mono_us (self)) != NULL)
+    when = now_ms (self);
   else
     {
       gint64 *stored = g_hash_table_lookup (self->last_seen, &user_id);
@@ -235,7 +250,7 @@ memory_token_is_revoked (ImpCache *base, const char *token_id)
 
   g_mutex_lock (&self->lock);
   expires = g_hash_table_lookup (self->revoked, token_id);
-  revoked = expires != NULL && *expires > imp_now_s ();
+  revoked = expires != NULL && *expires > now_s (self);
   g_mutex_unlock (&self->lock);
   return revoked;
 }
@@ -257,7 +272,7 @@ memory_gateway_announce (ImpCache *base, const char *gateway_id, const char *tcp
       info->tcp_address = g_strdup (tcp_address);
       info->ws_url = g_strdup (ws_url);
       info->n_connections = n_connections;
-      info->expires_ms = imp_now_ms () + ttl_ms;
+      info->expires_ms = now_ms (self) + ttl_ms;
       g_hash_table_replace (self->gateways, info->gateway_id, info);
     }
   g_mutex_unlock (&self->lock);
@@ -268,11 +283,12 @@ memory_gateways_live (ImpCache *base)
 {
   ImpCacheMemory *self = (ImpCacheMemory *) base;
   GPtrArray *list = g_ptr_array_new_with_free_func ((GDestroyNotify) imp_gateway_info_free);
-  gint64 now = imp_now_ms ();
   GHashTableIter iter;
   ImpGatewayInfo *info;
+  gint64 now;
 
   g_mutex_lock (&self->lock);
+  now = now_ms (self);
   g_hash_table_iter_init (&iter, self->gateways);
   while (g_hash_table_iter_next (&iter, NULL, (gpointer *) &info))
     {
@@ -336,4 +352,15 @@ imp_cache_memory_new (void)
   self->gateways = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
                                           (GDestroyNotify) imp_gateway_info_free);
   return &self->parent;
+}
+
+void
+imp_cache_memory_advance (ImpCache *cache, gint64 ms)
+{
+  ImpCacheMemory *self = (ImpCacheMemory *) cache;
+
+  g_return_if_fail (cache != NULL && ms >= 0);
+  g_mutex_lock (&self->lock);
+  self->skew_us += ms * 1000;
+  g_mutex_unlock (&self->lock);
 }
