@@ -710,9 +710,9 @@ test_gateway_registry (void)
 
   imp_cache_gateway_announce (cache, "gw-b", "127.0.0.1:8900", "ws://127.0.0.1:8902/websocket",
                               7, 600000);
-  imp_cache_gateway_announce (cache, "gw-a", "10.0.0.2:8900", "ws://10.0.0.2:8902/websocket",
+  imp_cache_gateway_announce (cache, "gw-a", "127.0.0.2:8900", "ws://127.0.0.2:8902/websocket",
                               1, 600000);
-  imp_cache_gateway_announce (cache, "gw-a", "10.0.0.2:8900", "ws://10.0.0.2:8902/websocket",
+  imp_cache_gateway_announce (cache, "gw-a", "127.0.0.2:8900", "ws://127.0.0.2:8902/websocket",
                               3, 600000);   /* a refresh replaces the entry */
   imp_cache_gateway_announce (cache, "gw-short", "h:1", "ws://h:2/", 0, 40);
   /* Bad text is ignored, never stored. */
@@ -723,8 +723,8 @@ test_gateway_registry (void)
   g_assert_cmpuint (live->len, >=, 2);
   info = g_ptr_array_index (live, 0);
   g_assert_cmpstr (info->gateway_id, ==, "gw-a");
-  g_assert_cmpstr (info->tcp_address, ==, "10.0.0.2:8900");
-  g_assert_cmpstr (info->ws_url, ==, "ws://10.0.0.2:8902/websocket");
+  g_assert_cmpstr (info->tcp_address, ==, "127.0.0.2:8900");
+  g_assert_cmpstr (info->ws_url, ==, "ws://127.0.0.2:8902/websocket");
   g_assert_cmpuint (info->n_connections, ==, 3);
   g_assert_cmpint (info->expires_ms, >, imp_now_ms () + 500000);
   info = g_ptr_array_index (live, 1);
