@@ -147,18 +147,18 @@ def body(ck, workdir, cleanup):
     ck.check(rm_seq == base + M + 1, "docs/http-api.md groups (system message per change)",
              "removal writes seq %d" % (base + M + 1), r)
     r = api.ok("POST", "user", "/groups/members/add", {"group_id": gid, "user_ids": [late[0]]}, owner[1])
-    join_seq = r.get("last_seq")
-    ck.check(join_seq == base + M + 2 and r.get("joined") == [late[0]], "docs/http-api.md /groups/members/add",
+    added_seq = r.get("last_seq")  # the seq of its member_added (the store's join_seq is one less)
+    ck.check(added_seq == base + M + 2 and r.get("joined") == [late[0]], "docs/http-api.md /groups/members/add",
              "the late member joins at seq %d" % (base + M + 2), r)
     late_conn = mc.connect([late], device_prefix="late")[0]
     texts2 = ["after-%02d" % i for i in range(K)]
     cmids2 = [g.group_chat(sender, gid, t) for t in texts2]
     receipts2 = [g.wait_receipt(sender, c, 60) for c in cmids2]
-    ck.check([x.get("seq") for x in receipts2] == list(range(join_seq + 1, join_seq + K + 1)),
-             "invariant 3.2", "phase-2 receipts at seqs %d..%d" % (join_seq + 1, join_seq + K),
+    ck.check([x.get("seq") for x in receipts2] == list(range(added_seq + 1, added_seq + K + 1)),
+             "invariant 3.2", "phase-2 receipts at seqs %d..%d" % (added_seq + 1, added_seq + K),
              receipts2[:2])
     stay = [c for c in conns if c is not rm_conn] + [late_conn]
-    mc.wait_until(lambda: all(len([m for m in chat_only(c.group_msgs.get(conv, [])) if m["seq"] > join_seq]) >= K
+    mc.wait_until(lambda: all(len([m for m in chat_only(c.group_msgs.get(conv, [])) if m["seq"] > added_seq]) >= K
                               for c in stay), 120, "phase-2 pushes on every current member")
     # The removed member's connection saw everything up to its removal and nothing after it:
     # the others' copies of the K later messages went out in the same gateway batches.
@@ -179,17 +179,17 @@ def body(ck, workdir, cleanup):
     ck.check(rm_conn.receipts[cm].get("error_code") == g.ERR["NOT_MEMBER"], "docs/protocol.md SendReceipt NOT_MEMBER",
              "removed member's send refused with NOT_MEMBER", rm_conn.receipts[cm])
 
-    # Its window starts with its own member_added (join_seq, as the sync check below says): on a
+    # Its window starts with its own member_added (added_seq, as the sync check below says): on a
     # bus that delivers late that push may reach the new connection; nothing before it may.
-    ck.check([m["content"] for m in chat_only(late_msgs)] == texts2 and all(m["seq"] >= join_seq for m in late_msgs),
+    ck.check([m["content"] for m in chat_only(late_msgs)] == texts2 and all(m["seq"] >= added_seq for m in late_msgs),
              "docs/http-api.md groups (a member sees the stream from their join)",
              "late member's pushes: only the %d messages after joining" % K,
              [(m["seq"], m["content"][:20]) for m in late_msgs][:5])
     ms, mx = api.group_sync_all(late[1], conv)
-    ck.check(ms and ms[0]["seq"] == join_seq and [m["content"] for m in chat_only(ms)] == texts2 and
-             mx == join_seq + K, "docs/http-api.md GET /groups/sync (membership window)",
+    ck.check(ms and ms[0]["seq"] == added_seq and [m["content"] for m in chat_only(ms)] == texts2 and
+             mx == added_seq + K, "docs/http-api.md GET /groups/sync (membership window)",
              "late member's stream: from its member_added (seq %d) to %d, only the later messages" %
-             (join_seq, join_seq + K), (mx, [(m["seq"], m["content"][:30]) for m in ms[:3]]))
+             (added_seq, added_seq + K), (mx, [(m["seq"], m["content"][:30]) for m in ms[:3]]))
 
     # A user who was never a member.
     oc = h.RawClient(gw.ports["tcp"])
