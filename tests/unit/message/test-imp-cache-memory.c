@@ -88,26 +88,27 @@ test_expiry (void)
   g_autoptr(ImpCache) cache = imp_cache_memory_new ();
   gint64 seen = 0;
 
-  imp_cache_presence_add (cache, 5, "gw1", 1, 30);      /* expires soon */
+  imp_cache_presence_add (cache, 5, "gw1", 1, 30000);   /* expires in 30 s */
   imp_cache_presence_add (cache, 6, "gw1", 2, 600000);  /* stays */
   g_assert_false (is_offline (cache, 5));
-  /* The cache's clock moves instead of the test waiting: online up to the ttl, gone at it,
-   * without any remove. */
-  imp_cache_memory_advance (cache, 29);
+  /* The cache's clock moves instead of the test waiting: still online 10 s before the ttl (a
+   * margin for the real time the test itself takes), gone at it, without any remove. */
+  imp_cache_memory_advance (cache, 20000);
   g_assert_false (is_offline (cache, 5));
-  imp_cache_memory_advance (cache, 1);
+  imp_cache_memory_advance (cache, 10000);
   g_assert_true (is_offline (cache, 5));
   g_assert_false (is_offline (cache, 6));
-  /* Expiry counts as going away: last seen is kept, the time it lapsed. */
+  /* Expiry counts as going away: last seen is kept, the time it lapsed (on the cache's clock,
+   * 30 s ahead). */
   g_assert_true (imp_cache_presence_last_seen (cache, 5, &seen));
-  g_assert_cmpint (ABS (seen - imp_now_ms ()), <, 5000);
+  g_assert_cmpint (ABS (seen - (imp_now_ms () + 30000)), <, 5000);
 
   /* A refresh moves the expiry forward: once a sentinel added with the old ttl has lapsed,
    * the refreshed entry is still there. */
-  imp_cache_presence_add (cache, 5, "gw1", 1, 30);
-  imp_cache_presence_add (cache, 10, "gw1", 1, 30);
+  imp_cache_presence_add (cache, 5, "gw1", 1, 30000);
+  imp_cache_presence_add (cache, 10, "gw1", 1, 30000);
   imp_cache_presence_add (cache, 5, "gw1", 1, 600000);
-  imp_cache_memory_advance (cache, 30);
+  imp_cache_memory_advance (cache, 30000);
   g_assert_true (is_offline (cache, 10));
   g_assert_false (is_offline (cache, 5));
   /* A ttl of 0 is expired at once. */
@@ -205,7 +206,7 @@ test_gateway_registry (void)
                               1, 600000);
   imp_cache_gateway_announce (cache, "gw-a", "127.0.0.2:8900", "ws://127.0.0.2:8902/websocket",
                               3, 600000);   /* a refresh replaces the entry */
-  imp_cache_gateway_announce (cache, "gw-short", "h:1", "ws://h:2/", 0, 40);
+  imp_cache_gateway_announce (cache, "gw-short", "h:1", "ws://h:2/", 0, 40000);
   /* Bad text is ignored, never stored. */
   imp_cache_gateway_announce (cache, "gw\nbad", "h:1", "ws://h:2/", 0, 600000);
   imp_cache_gateway_announce (cache, "", "h:1", "ws://h:2/", 0, 600000);
@@ -224,9 +225,9 @@ test_gateway_registry (void)
   g_assert_cmpuint (n_live (cache, "gw\nbad") + n_live (cache, ""), ==, 0);
 
   /* An entry that is not refreshed lapses by itself (a crashed gateway). */
-  imp_cache_memory_advance (cache, 39);
+  imp_cache_memory_advance (cache, 30000);
   g_assert_cmpuint (n_live (cache, "gw-short"), ==, 1);
-  imp_cache_memory_advance (cache, 1);
+  imp_cache_memory_advance (cache, 10000);
   g_assert_cmpuint (n_live (cache, "gw-short"), ==, 0);
   g_assert_cmpuint (n_live (cache, "gw-a"), ==, 1);
 
