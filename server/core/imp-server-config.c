@@ -98,6 +98,8 @@ const ImpConfigKey imp_server_config_keys[] = {
   PORT ("cache", "redis_port", redis_port, "6379", "Redis port"),
   { "cache", "redis_prefix", IMP_CONFIG_STRING, OFF (redis_prefix), "implus:", 0, 0,
     "prefix of every Redis key" },
+  { "cache", "redis_password_file", IMP_CONFIG_STRING, OFF (redis_password_file), "", 0, 0,
+    "file whose first line is the Redis password (AUTH), read at start; empty = no AUTH" },
 };
 
 const gsize imp_server_config_n_keys = G_N_ELEMENTS (imp_server_config_keys);
@@ -186,6 +188,49 @@ imp_server_config_load (ImpServerConfig *config, const char *path, GError **erro
       return FALSE;
     }
   return TRUE;
+}
+
+gboolean
+imp_server_config_read_redis_password (const ImpServerConfig *config, char **out_password,
+                                       GError **error)
+{
+  const char *path = config->redis_password_file;
+  g_autoptr(GError) local = NULL;
+  char *contents = NULL;
+  gsize length = 0;
+  gsize line;
+
+  *out_password = NULL;
+  if (path == NULL || path[0] == '\0')
+    return TRUE;
+  /* GLib's message names the file and the reason, never its content. */
+  if (!g_file_get_contents (path, &contents, &length, &local))
+    {
+      g_set_error (error, IMP_ERROR, IMP_ERROR_BAD_REQUEST,
+                   "config [cache] redis_password_file: %s", local->message);
+      return FALSE;
+    }
+  line = strcspn (contents, "\r\n");
+  if (line > 0)
+    *out_password = g_strndup (contents, line);
+  explicit_bzero (contents, length);
+  g_free (contents);
+  if (*out_password == NULL)
+    {
+      g_set_error (error, IMP_ERROR, IMP_ERROR_BAD_REQUEST,
+                   "config [cache] redis_password_file %s: the first line is empty", path);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+void
+imp_server_config_secret_free (char *secret)
+{
+  if (secret == NULL)
+    return;
+  explicit_bzero (secret, strlen (secret));
+  g_free (secret);
 }
 
 void

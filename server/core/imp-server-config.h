@@ -60,6 +60,7 @@ typedef struct {
   char    *redis_host;        /* 127.0.0.1 */
   gint64   redis_port;        /* 6379 */
   char    *redis_prefix;      /* implus: */
+  char    *redis_password_file; /* first line = the AUTH password; "" = no AUTH */
 } ImpServerConfig;
 
 extern const ImpConfigKey imp_server_config_keys[];
@@ -67,5 +68,13 @@ extern const gsize imp_server_config_n_keys;
 
 gboolean imp_server_config_load (ImpServerConfig *config, const char *path, GError **error);
 void     imp_server_config_clear (ImpServerConfig *config);
+/* Reads [cache] redis_password_file once, at start: its first line, without the line end, in
+ * *out_password (NULL when the key is empty; free it with imp_server_config_secret_free ()).
+ * Fails for an unreadable file or an empty first line; the error names the path, never the
+ * content. */
+gboolean imp_server_config_read_redis_password (const ImpServerConfig *config,
+                                                char **out_password, GError **error);
+/* Zeroes a secret, then frees it. NULL is fine. */
+void     imp_server_config_secret_free (char *secret);
 
 G_END_DECLS

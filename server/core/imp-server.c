@@ -6,6 +6,9 @@
 #include "store/imp-store.h"
 #include "bus/imp-bus.h"
 #include "cache/imp-cache.h"
+#ifdef IMPLUS_HAVE_REDIS
+#include "cache/redis/imp-cache-redis.h"
+#endif
 #include "gateway/imp-gateway.h"
 #include "message/imp-message-worker.h"
 #include "message/imp-message-http.h"
@@ -83,6 +86,23 @@ open_bus (const ImpServerConfig *c, GError **error)
   return NULL;
 }
 
+#ifdef IMPLUS_HAVE_REDIS
+/* The password is read here, once: it never sits in the config or the environment. */
+static ImpCache *
+open_redis (const ImpServerConfig *c, GError **error)
+{
+  char *password = NULL;
+  ImpCache *cache;
+
+  if (!imp_server_config_read_redis_password (c, &password, error))
+    return NULL;
+  cache = imp_cache_redis_new_full (c->redis_host, (guint) c->redis_port, c->redis_prefix,
+                                    password, error);
+  imp_server_config_secret_free (password);
+  return cache;
+}
+#endif
+
 static ImpCache *
 open_cache (const ImpServerConfig *c, GError **error)
 {
@@ -90,7 +110,7 @@ open_cache (const ImpServerConfig *c, GError **error)
     return imp_cache_memory_new ();
 #ifdef IMPLUS_HAVE_REDIS
   if (g_strcmp0 (c->cache_backend, "redis") == 0)
-    return imp_cache_redis_new (c->redis_host, (guint) c->redis_port, c->redis_prefix, error);
+    return open_redis (c, error);
 #endif
   not_built ("cache", c->cache_backend, error);
   return NULL;

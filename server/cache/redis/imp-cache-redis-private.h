@@ -34,6 +34,7 @@ typedef enum {
   IMP_REDIS_OP_GATEWAY_ANNOUNCE,
   IMP_REDIS_OP_GATEWAYS,      /* read: the live gateway registry */
   IMP_REDIS_OP_STOP,
+  IMP_REDIS_OP_AUTH,          /* first on every connection when there is a password */
 } ImpRedisOpKind;
 
 /* One blocking read's rendezvous; shared by the caller and the thread, hence refcounted. */
@@ -69,6 +70,7 @@ struct _ImpCacheRedis {
   char         *host;
   guint         port;
   char         *prefix;
+  char         *password;       /* NULL: no AUTH; zeroed when freed */
   char          nonce[17];      /* this instance's presence entries; see docs/cache.md */
   GThread      *thread;
   GMainContext *context;
@@ -101,6 +103,7 @@ struct _ImpCacheRedis {
   gint64        last_progress_us;
   guint64       dropped_at_outage; /* writes_dropped when last up */
   gboolean      outage_logged;
+  gboolean      auth_failure_logged; /* once per outage, like outage_logged */
   gboolean      stopping;
 };
 

@@ -106,6 +106,7 @@ static const char GATEWAYS_SCRIPT[] =
 
 static void start_connect (ImpCacheRedis *self);
 static void on_ready (ImpCacheRedis *self);
+static void on_auth_failed (ImpCacheRedis *self, const redisReply *reply);
 
 static void
 clear_source (GSource **source)
@@ -251,6 +252,14 @@ on_reply (redisAsyncContext *ac, void *r, void *privdata)
       imp_redis_op_fail (self, op);
       return;
     }
+  if (op->kind == IMP_REDIS_OP_AUTH)
+    {
+      /* Anything but +OK: this connection goes, before a command of ours could run on it. */
+      if (reply->type != REDIS_REPLY_STATUS)
+        on_auth_failed (self, reply);
+      imp_redis_op_free (op);
+      return;
+    }
   if (reply->type == REDIS_REPLY_ERROR || !complete_op (self, op, reply))
     {
       g_mutex_lock (&self->state_lock);
@@ -283,6 +292,9 @@ issue (ImpCacheRedis *self, ImpRedisOp *op)
     {
     case IMP_REDIS_OP_PING:
       ARG ("PING");
+      break;
+    case IMP_REDIS_OP_AUTH:
+      ARG ("AUTH"), ARG (self->password);
       break;
     case IMP_REDIS_OP_PRESENCE_ADD:
       ARG ("EVAL"), ARG (ADD_SCRIPT), ARG ("2"), ARG (op->key), ARG (op->key2);
@@ -317,6 +329,19 @@ issue (ImpCacheRedis *self, ImpRedisOp *op)
   if (self->inflight++ == 0)
     self->last_progress_us = g_get_monotonic_time ();
   return TRUE;
+}
+
+/* Sends a command that carries nothing of an op (PING, AUTH); FALSE when hiredis refused it. */
+static gboolean
+issue_kind (ImpCacheRedis *self, ImpRedisOpKind kind)
+{
+  ImpRedisOp *op = g_new0 (ImpRedisOp, 1);
+
+  op->kind = kind;
+  if (issue (self, op))
+    return TRUE;
+  imp_redis_op_free (op);
+  return FALSE;
 }
 
 /* ---- connection ---- */
@@ -357,6 +382,36 @@ note_outage (ImpCacheRedis *self, const char *why)
   self->outage_logged = TRUE;
   g_message ("redis cache: %s:%u unreachable (%s); retrying with backoff, "
              "writes are dropped meanwhile", self->host, self->port, why);
+}
+
+/* AUTH refused (WRONGPASS, NOAUTH, ERR): an outage like any other, retried with backoff. Redis'
+ * error text never contains the password, and the AUTH command itself is never logged. */
+static void
+on_auth_failed (ImpCacheRedis *self, const redisReply *reply)
+{
+  const char *text = "unexpected reply";
+  int len = (int) strlen (text);
+
+  if (reply->type == REDIS_REPLY_ERROR)
+    {
+      text = reply->str;
+      len = (int) MIN (reply->len, 200);
+    }
+  g_mutex_lock (&self->state_lock);
+  self->stats.error_replies++;
+  g_mutex_unlock (&self->state_lock);
+  if (self->auth_failure_logged)
+    g_debug ("redis cache: authentication to %s:%u failed again: %.*s", self->host, self->port,
+             len, text);
+  else
+    g_message ("redis cache: authentication to %s:%u failed: %.*s", self->host, self->port,
+               len, text);
+  self->auth_failure_logged = TRUE;
+  /* The close that follows is this outage: no second "unreachable" line for it. */
+  self->outage_logged = TRUE;
+  /* Called from a reply callback: hiredis frees after it returns, failing the commands queued
+   * behind AUTH, and on_ev_cleanup schedules the retry. */
+  redisAsyncFree (self->ac);
 }
 
 /* Every end of a context goes through here (hiredis' event-library cleanup hook, called from
@@ -433,13 +488,13 @@ on_ready (ImpCacheRedis *self)
   else
     g_message ("redis cache: connected to %s:%u", self->host, self->port);
   self->outage_logged = FALSE;
+  self->auth_failure_logged = FALSE;
 }
 
 static void
 start_connect (ImpCacheRedis *self)
 {
   redisAsyncContext *ac;
-  ImpRedisOp *ping;
   GSource *source;
 
   if (self->stopping || self->ac != NULL)
@@ -462,14 +517,12 @@ start_connect (ImpCacheRedis *self)
   self->ac = ac;
   self->ac_source = source;
   self->connect_timer = add_timer (self, IMP_REDIS_CONNECT_TIMEOUT_MS, on_connect_timer);
-  /* Up once this is answered (on_ready); the connect timer covers connect and PING. */
-  ping = g_new0 (ImpRedisOp, 1);
-  ping->kind = IMP_REDIS_OP_PING;
-  if (!issue (self, ping))
-    {
-      imp_redis_op_free (ping);
-      redisAsyncFree (ac);
-    }
+  /* AUTH first: hiredis sends in order and Redis refuses everything after a failed AUTH, so
+   * nothing of ours runs unauthenticated. Up once PING is answered (on_ready); the connect
+   * timer covers connect, AUTH and PING. */
+  if ((self->password != NULL && !issue_kind (self, IMP_REDIS_OP_AUTH))
+      || !issue_kind (self, IMP_REDIS_OP_PING))
+    redisAsyncFree (ac);
 }
 
 /* ---- the thread ---- */

@@ -138,6 +138,7 @@ imp_redis_op_fail (ImpCacheRedis *self, ImpRedisOp *op)
       imp_redis_waiter_complete (op->waiter, FALSE);
       break;
     case IMP_REDIS_OP_PING:
+    case IMP_REDIS_OP_AUTH:
     case IMP_REDIS_OP_STOP:
       break;
     }
@@ -447,6 +448,9 @@ redis_free (ImpCache *base)
   g_cond_clear (&self->state_cond);
   g_free (self->host);
   g_free (self->prefix);
+  if (self->password != NULL)
+    explicit_bzero (self->password, strlen (self->password));
+  g_free (self->password);
   g_free (self);
 }
 
@@ -491,6 +495,13 @@ prefix_ok (const char *prefix)
 ImpCache *
 imp_cache_redis_new (const char *host, guint port, const char *key_prefix, GError **error)
 {
+  return imp_cache_redis_new_full (host, port, key_prefix, NULL, error);
+}
+
+ImpCache *
+imp_cache_redis_new_full (const char *host, guint port, const char *key_prefix,
+                          const char *password, GError **error)
+{
   ImpCacheRedis *self;
 
   if (key_prefix == NULL)
@@ -514,6 +525,8 @@ imp_cache_redis_new (const char *host, guint port, const char *key_prefix, GErro
   self->host = g_strdup (host);
   self->port = port;
   self->prefix = g_strdup (key_prefix);
+  if (password != NULL && password[0] != '\0')
+    self->password = g_strdup (password);
   self->read_timeout_ms = IMP_REDIS_READ_TIMEOUT_MS;
   g_snprintf (self->nonce, sizeof self->nonce, "%08x%08x", g_random_int (), g_random_int ());
   g_mutex_init (&self->queue_lock);

@@ -1,5 +1,6 @@
 /* imp-cache-redis.h: extras of the Redis cache that are not part of the ImpCache interface:
- * counters (for metrics and tests) and a wait for the connection state (for tests).
+ * construction with a password, counters (for metrics and tests) and a wait for the connection
+ * state (for tests).
  * imp_cache_redis_new () itself is declared in cache/imp-cache.h. */
 #pragma once
 
@@ -15,6 +16,11 @@ typedef struct {
   guint64  reads_timed_out; /* ... of which ran into the read deadline */
   guint64  error_replies;   /* error replies from Redis */
 } ImpCacheRedisStats;
+
+/* imp_cache_redis_new () with a password: every connection sends AUTH first and counts as up
+ * only once Redis accepted it. password NULL or "": no AUTH. The cache keeps its own copy. */
+ImpCache *imp_cache_redis_new_full (const char *host, guint port, const char *key_prefix,
+                                    const char *password, GError **error);
 
 /* FALSE if cache is not a Redis cache. */
 gboolean imp_cache_redis_get_stats (ImpCache *cache, ImpCacheRedisStats *out);

@@ -2,7 +2,7 @@
  * loopback port with a throwaway directory (or IMPLUS_TEST_REDIS=host:port). Covers the same
  * contract as the memory cache (compare-and-delete, expiry, distinct gateways, last seen,
  * revocations, threads) plus what only a remote cache has: two processes, FLUSHALL and healing,
- * Redis killed and restarted. */
+ * Redis killed and restarted, AUTH with a right and a wrong password. */
 #include "cache/redis/imp-cache-redis.h"
 #include "imp-error.h"
 #include "imp-time.h"
@@ -25,6 +25,7 @@ typedef struct {
   guint  port;
   GPid   pid;      /* 0: external or not running */
   char  *dir;
+  char  *password; /* NULL: no requirepass */
 } RedisServer;
 
 static RedisServer shared;   /* the server most tests use */
@@ -56,6 +57,15 @@ sync_connect (const RedisServer *srv)
 
   if (c != NULL && c->err)
     g_clear_pointer (&c, redisFree);
+  if (c != NULL && srv->password != NULL)
+    {
+      redisReply *reply = redisCommand (c, "AUTH %s", srv->password);
+      gboolean ok = reply != NULL && reply->type == REDIS_REPLY_STATUS;
+
+      g_clear_pointer (&reply, freeReplyObject);
+      if (!ok)
+        g_clear_pointer (&c, redisFree);
+    }
   return c;
 }
 
@@ -100,7 +110,8 @@ server_spawn (RedisServer *srv)
   g_autofree char *port = g_strdup_printf ("%u", srv->port);
   const char *argv[] = {
     redis_server_path, "--port", port, "--bind", "127.0.0.1", "--save", "",
-    "--appendonly", "no", "--dir", srv->dir, "--daemonize", "no", NULL,
+    "--appendonly", "no", "--dir", srv->dir, "--daemonize", "no",
+    srv->password != NULL ? "--requirepass" : NULL, srv->password, NULL,
   };
   g_autoptr(GError) error = NULL;
   gint64 deadline = g_get_monotonic_time () + DEADLINE_US;
@@ -155,6 +166,7 @@ server_cleanup (RedisServer *srv)
     }
   g_clear_pointer (&srv->dir, g_free);
   g_clear_pointer (&srv->host, g_free);
+  g_clear_pointer (&srv->password, g_free);
 }
 
 /* ---- helpers ---- */
@@ -169,7 +181,7 @@ static ImpCache *
 connect_cache (const RedisServer *srv, const char *prefix)
 {
   g_autoptr(GError) error = NULL;
-  ImpCache *cache = imp_cache_redis_new (srv->host, srv->port, prefix, &error);
+  ImpCache *cache = imp_cache_redis_new_full (srv->host, srv->port, prefix, srv->password, &error);
 
   g_assert_no_error (error);
   g_assert_nonnull (cache);
@@ -751,6 +763,176 @@ test_gateway_registry (void)
   freeReplyObject (reply);
 }
 
+/* ---- AUTH ---- */
+
+/* Every log line of the process while a test runs, to check what was (and was not) logged. */
+typedef struct {
+  GMutex     lock;
+  GPtrArray *lines;
+  GLogFunc   old_handler;
+} LogCapture;
+
+static LogCapture capture;
+
+static void
+capture_handler (const char *domain, GLogLevelFlags level, const char *message, gpointer data)
+{
+  g_mutex_lock (&capture.lock);
+  g_ptr_array_add (capture.lines, g_strdup (message));
+  g_mutex_unlock (&capture.lock);
+  /* Still shown (and still fatal when it is a warning). */
+  capture.old_handler (domain, level, message, NULL);
+}
+
+static void
+capture_start (void)
+{
+  capture.lines = g_ptr_array_new_with_free_func (g_free);
+  capture.old_handler = g_log_set_default_handler (capture_handler, NULL);
+}
+
+/* Only once nothing can log any more (the caches are freed). */
+static void
+capture_stop (void)
+{
+  g_log_set_default_handler (capture.old_handler, NULL);
+  g_clear_pointer (&capture.lines, g_ptr_array_unref);
+}
+
+static gboolean
+captured (const char *pattern)
+{
+  gboolean found = FALSE;
+
+  g_mutex_lock (&capture.lock);
+  for (guint i = 0; i < capture.lines->len && !found; i++)
+    found = g_pattern_match_simple (pattern, g_ptr_array_index (capture.lines, i));
+  g_mutex_unlock (&capture.lock);
+  return found;
+}
+
+static void
+assert_not_logged (const char *secret)
+{
+  g_mutex_lock (&capture.lock);
+  for (guint i = 0; i < capture.lines->len; i++)
+    if (strstr (g_ptr_array_index (capture.lines, i), secret) != NULL)
+      g_error ("a password was logged: %s", (char *) g_ptr_array_index (capture.lines, i));
+  g_mutex_unlock (&capture.lock);
+}
+
+static gboolean
+start_auth_server (RedisServer *srv)
+{
+  if (redis_server_path == NULL)
+    {
+      g_test_skip ("redis-server is not installed: cannot start one with --requirepass");
+      return FALSE;
+    }
+  srv->password = g_strdup_printf ("implus-right-%08x%08x", g_random_int (), g_random_int ());
+  server_start (srv);
+  return TRUE;
+}
+
+static gboolean
+key_exists (const RedisServer *srv, const char *key)
+{
+  redisReply *reply = sync_command (srv, "EXISTS %s", key);
+  gboolean exists;
+
+  g_assert_nonnull (reply);
+  g_assert_cmpint (reply->type, ==, REDIS_REPLY_INTEGER);
+  exists = reply->integer > 0;
+  freeReplyObject (reply);
+  return exists;
+}
+
+/* The right password: AUTH on the first connection and again after Redis restarted. */
+static void
+test_auth_ok (void)
+{
+  RedisServer own = { 0 };
+  g_autofree char *prefix = new_prefix ();
+  g_autofree char *key = g_strdup_printf ("%spresence:%d", prefix, 60);
+  ImpCache *cache;
+  redisContext *anonymous;
+  redisReply *reply;
+
+  if (!start_auth_server (&own))
+    return;
+  /* The server really requires it. */
+  anonymous = redisConnect (own.host, (int) own.port);
+  g_assert_true (anonymous != NULL && anonymous->err == 0);
+  reply = redisCommand (anonymous, "PING");
+  g_assert_nonnull (reply);
+  g_assert_cmpint (reply->type, ==, REDIS_REPLY_ERROR);
+  freeReplyObject (reply);
+  redisFree (anonymous);
+
+  capture_start ();
+  cache = connect_cache (&own, prefix);
+  imp_cache_presence_add (cache, 60, "gw1", 1, 60000);
+  g_assert_cmpuint (n_gateways (cache, 60), ==, 1);
+  g_assert_true (key_exists (&own, key));
+
+  server_kill (&own, SIGKILL);
+  g_assert_true (imp_cache_redis_wait_connected (cache, FALSE, CONNECT_MS));
+  server_spawn (&own);
+  g_assert_true (imp_cache_redis_wait_connected (cache, TRUE, CONNECT_MS));
+  imp_cache_presence_add (cache, 60, "gw1", 1, 60000);
+  g_assert_cmpuint (n_gateways (cache, 60), ==, 1);
+  g_assert_cmpuint (stats_of (cache).connects, ==, 2);
+  g_assert_cmpuint (stats_of (cache).error_replies, ==, 0);
+  imp_cache_free (cache);
+
+  assert_not_logged (own.password);
+  capture_stop ();
+  server_cleanup (&own);
+}
+
+/* A wrong password: never up, retried with backoff, one clear log line, no password logged, and
+ * nothing written. */
+static void
+test_auth_wrong (void)
+{
+  RedisServer own = { 0 };
+  g_autofree char *prefix = new_prefix ();
+  g_autofree char *key = g_strdup_printf ("%spresence:%d", prefix, 61);
+  g_autofree char *wrong = g_strdup_printf ("implus-wrong-%08x%08x", g_random_int (), g_random_int ());
+  g_autofree char *expected = NULL;
+  g_autoptr(GError) error = NULL;
+  gint64 deadline = g_get_monotonic_time () + DEADLINE_US;
+  ImpCache *cache;
+
+  if (!start_auth_server (&own))
+    return;
+  expected = g_strdup_printf ("redis cache: authentication to %s:%u failed: ?*", own.host, own.port);
+  capture_start ();
+  cache = imp_cache_redis_new_full (own.host, own.port, prefix, wrong, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (cache);
+
+  /* Refused at least twice: the retry follows the reconnect backoff. */
+  while (stats_of (cache).error_replies < 2 && g_get_monotonic_time () < deadline)
+    {
+      imp_cache_presence_add (cache, 61, "gw1", 1, 60000);
+      g_usleep (2000);
+    }
+  g_assert_cmpuint (stats_of (cache).error_replies, >=, 2);
+  g_assert_true (captured (expected));
+  g_assert_false (stats_of (cache).connected);
+  g_assert_cmpuint (stats_of (cache).connects, ==, 0);
+  g_assert_cmpint (imp_cache_token_is_revoked (cache, "t61"), ==, -1);
+  imp_cache_free (cache);
+
+  /* Writes made while it kept trying never ran. */
+  g_assert_false (key_exists (&own, key));
+  assert_not_logged (wrong);
+  assert_not_logged (own.password);
+  capture_stop ();
+  server_cleanup (&own);
+}
+
 static void
 skip_no_server (void)
 {
@@ -823,6 +1005,8 @@ main (int argc, char **argv)
   add_server_test ("/cache-redis/outage", test_outage);
   add_server_test ("/cache-redis/hung", test_hung);
   add_server_test ("/cache-redis/gateway-registry", test_gateway_registry);
+  g_test_add_func ("/cache-redis/auth-ok", test_auth_ok);
+  g_test_add_func ("/cache-redis/auth-wrong", test_auth_wrong);
   ret = g_test_run ();
   cleanup_shared ();
   g_free (redis_server_path);

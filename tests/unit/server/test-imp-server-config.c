@@ -50,6 +50,7 @@ test_defaults (void)
   g_assert_cmpstr (c.store_backend, ==, "sqlite");
   g_assert_cmpstr (c.bus_backend, ==, "local");
   g_assert_cmpstr (c.cache_backend, ==, "memory");
+  g_assert_cmpstr (c.redis_password_file, ==, "");
 
   g_autofree char *dir = g_build_filename (g_get_user_data_dir (), "implus-server", NULL);
   g_autofree char *db = g_build_filename (dir, "implus.db", NULL);
@@ -159,6 +160,69 @@ test_missing_file (void)
   g_assert_nonnull (error);
 }
 
+/* Reads [cache] redis_password_file as the server does at start. */
+static char *
+read_redis_password (const char *file, GError **error)
+{
+  ImpServerConfig c;
+  char *password = NULL;
+
+  unset_env ();
+  if (file != NULL)
+    g_setenv ("IMPLUS_CACHE_REDIS_PASSWORD_FILE", file, TRUE);
+  g_assert_true (imp_server_config_load (&c, NULL, NULL));
+  g_assert_cmpstr (c.redis_password_file, ==, file != NULL ? file : "");
+  if (!imp_server_config_read_redis_password (&c, &password, error))
+    g_assert_null (password);
+  imp_server_config_clear (&c);
+  unset_env ();
+  return password;
+}
+
+static void
+test_redis_password_file (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *dir = g_dir_make_tmp ("imp-config-XXXXXX", &error);
+  g_autofree char *path = g_build_filename (dir, "redis.pw", NULL);
+  g_autofree char *missing = g_build_filename (dir, "missing.pw", NULL);
+  char *password;
+
+  g_assert_no_error (error);
+  /* Not set: no AUTH. */
+  g_assert_null (read_redis_password (NULL, &error));
+  g_assert_no_error (error);
+
+  /* The first line, without its line end (LF or CRLF); spaces are part of the password. */
+  g_assert_true (g_file_set_contents (path, "s3cret pw\r\nsecond line\n", -1, NULL));
+  password = read_redis_password (path, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (password, ==, "s3cret pw");
+  imp_server_config_secret_free (password);
+  g_assert_true (g_file_set_contents (path, "no-newline", -1, NULL));
+  password = read_redis_password (path, &error);
+  g_assert_cmpstr (password, ==, "no-newline");
+  imp_server_config_secret_free (password);
+
+  /* A file that cannot be read, or an empty first line, refuses the start and says which file. */
+  g_assert_null (read_redis_password (missing, &error));
+  g_assert_error (error, IMP_ERROR, IMP_ERROR_BAD_REQUEST);
+  g_assert_nonnull (strstr (error->message, missing));
+  g_clear_error (&error);
+  g_assert_true (g_file_set_contents (path, "\nhidden-second-line\n", -1, NULL));
+  g_assert_null (read_redis_password (path, &error));
+  g_assert_error (error, IMP_ERROR, IMP_ERROR_BAD_REQUEST);
+  g_assert_nonnull (strstr (error->message, path));
+  g_assert_null (strstr (error->message, "hidden"));
+  g_clear_error (&error);
+  g_assert_null (read_redis_password (dir, &error));
+  g_assert_nonnull (strstr (error->message, dir));
+
+  imp_server_config_secret_free (NULL);
+  g_unlink (path);
+  g_rmdir (dir);
+}
+
 static void
 test_describe (void)
 {
@@ -198,6 +262,7 @@ main (int argc, char **argv)
   g_test_add_func ("/server-config/file-and-env", test_file_and_env);
   g_test_add_func ("/server-config/invalid", test_invalid);
   g_test_add_func ("/server-config/missing-file", test_missing_file);
+  g_test_add_func ("/server-config/redis-password-file", test_redis_password_file);
   g_test_add_func ("/server-config/describe", test_describe);
   g_test_add_func ("/server-config/example-file", test_example_file);
   return g_test_run ();
